@@ -1,0 +1,1 @@
+"""The WeChat official-account bot: push protocol, dialogue, intents, replies."""

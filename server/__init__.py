@@ -1,0 +1,1 @@
+"""wuye server: web API, WeChat webhook, workers."""

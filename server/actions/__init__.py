@@ -1,0 +1,1 @@
+"""Use cases: the only code that writes. One transaction for state, outbox and timers."""

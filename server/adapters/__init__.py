@@ -1,0 +1,1 @@
+"""Adapters: the only code that talks to networks and services (redis, WeChat, SMS, MQTT)."""

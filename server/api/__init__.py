@@ -1,0 +1,1 @@
+"""HTTP API: thin Sanic blueprints that check access and call actions."""

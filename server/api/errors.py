@@ -1,0 +1,39 @@
+"""JSON errors for every failure: `{"error": {"code", "message"}}`, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse, json
+
+log = logging.getLogger("wuye.errors")
+
+
+class ApiError(SanicException):
+    """Raise from a handler to answer with a JSON error and the given 4xx status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message, status_code=status)
+        self.code = code
+
+
+def error_response(status: int, code: str, message: str) -> HTTPResponse:
+    return json({"error": {"code": code, "message": message}}, status=status)
+
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 413: "too_large", 429: "rate_limited"}
+
+
+def install_error_handler(app: Sanic) -> None:
+    @app.exception(Exception)
+    async def handle(request: Request, exc: Exception) -> HTTPResponse:
+        if isinstance(exc, ApiError):
+            return error_response(exc.status_code, exc.code, str(exc))
+        if isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
+            code = _CODES.get(exc.status_code, "bad_request")
+            return error_response(exc.status_code, code, str(exc) or code)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error, it has been logged")

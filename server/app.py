@@ -1,0 +1,64 @@
+"""create_app(settings): blueprints, listeners and wiring onto app.ctx — nothing else."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from bot.webhook import bp as webhook_bp
+from server.adapters.emulators import emulator_blueprint
+from server.api import auth, estate, health
+from server.api.errors import install_error_handler
+from server.metrics import METRICS
+from server.services import Services
+from server.settings import Settings
+
+_app_numbers = itertools.count(1)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Sanic:
+    """The web app. Pass `services` to share clients owned by the caller (tests, dev runner)."""
+    app = Sanic(f"wuye{next(_app_numbers)}")
+    app.config.AUTO_EXTEND = False
+    app.config.REQUEST_MAX_SIZE = 12 * 1024 * 1024  # photos ≤ 10 MB plus multipart overhead
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.ctx.settings = settings
+
+    app.blueprint(health.bp)
+    app.blueprint(webhook_bp)
+    app.blueprint(auth.bp)
+    app.blueprint(estate.bp)
+    if settings.wechat_emulated or settings.sms_emulated:
+        app.blueprint(emulator_blueprint())
+    install_error_handler(app)
+
+    if services is not None:
+        app.ctx.services = services
+    else:
+
+        @app.before_server_start
+        async def start_services(app: Sanic) -> None:
+            app.ctx.services = await Services.start(settings)
+
+        @app.after_server_stop
+        async def stop_services(app: Sanic) -> None:
+            await app.ctx.services.close()
+
+    @app.on_request
+    async def start_timer(request: Request) -> None:
+        request.ctx.started = time.perf_counter()
+
+    @app.on_response
+    async def record(request: Request, response: HTTPResponse) -> None:
+        started = getattr(request.ctx, "started", None)
+        if started is not None and request.route is not None:
+            METRICS.observe(
+                "wuye_http_request_seconds", time.perf_counter() - started,
+                route=request.route.name.split(".")[-1],
+            )
+            METRICS.inc("wuye_http_responses_total", status=str(response.status))
+
+    return app

@@ -1,0 +1,55 @@
+"""Database wiring: tortoise config, connect/close, and the list of model modules.
+
+Model docstrings and field descriptions become SQL comments: tortoise 1.1.9 splits SQLite
+migrations on semicolons, so they must not contain any (tests/unit/test_models.py checks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+
+MODEL_MODULES = [
+    "server.db.estate",
+    "server.db.people",
+    "server.db.fees",
+    "server.db.inbound",
+]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": _with_options(database_url)},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "server.db.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _with_options(url: str) -> str:
+    """SQLite: WAL and a busy timeout so a web process and a worker can share the file."""
+    if url.startswith("sqlite://") and "?" not in url:
+        return url + "?journal_mode=WAL&journal_size_limit=16384&foreign_keys=ON"
+    return url
+
+
+async def connect(database_url: str) -> None:
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close() -> None:
+    await Tortoise.close_connections()
+
+
+def cli_config() -> dict[str, Any]:
+    """Config for the `tortoise` CLI (makemigrations): `tortoise -c server.db.TORTOISE_ORM`."""
+    from server.settings import load_settings
+
+    return tortoise_config(load_settings().database_url)

@@ -1,0 +1,1 @@
+"""Pure rules (stdlib only): no Sanic, ORM or network here."""

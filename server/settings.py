@@ -1,0 +1,166 @@
+"""Typed settings: config/*.toml first, then environment variables (names fixed by CONTRACT.md)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config"
+
+# env var -> (toml section, key)
+ENV_NAMES: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("database", "url"),
+    "REDIS_URL": ("redis", "url"),
+    "MQTT_URL": ("mqtt", "url"),
+    "HTTP_HOST": ("http", "host"),
+    "HTTP_PORT": ("http", "port"),
+    "WECHAT_APPID": ("wechat", "appid"),
+    "WECHAT_SECRET": ("wechat", "secret"),
+    "WECHAT_TOKEN": ("wechat", "token"),
+    "WECHAT_AES_KEY": ("wechat", "aes_key"),
+    "WECHAT_API_BASE": ("wechat", "api_base"),
+    "MINIAPP_APPID": ("miniapp", "appid"),
+    "MINIAPP_SECRET": ("miniapp", "secret"),
+    "SMS_ENDPOINT": ("sms", "endpoint"),
+    "SMS_ACCESS_KEY_ID": ("sms", "access_key_id"),
+    "SMS_ACCESS_KEY_SECRET": ("sms", "access_key_secret"),
+    "SMS_SIGN_NAME": ("sms", "sign_name"),
+    "TZ_NAME": ("app", "tz_name"),
+    "WUYE_SECRET_KEY": ("app", "secret_key"),
+    "WUYE_MEDIA_DIR": ("app", "media_dir"),
+}
+
+EMULATOR_PREFIX = "/_emulator"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the processes read; built once at start-up."""
+
+    database_url: str
+    redis_url: str
+    redis_prefix: str
+    mqtt_url: str
+    mqtt_embedded_port: int
+    http_host: str
+    http_port: int
+    wechat_appid: str
+    wechat_secret: str
+    wechat_token: str
+    wechat_aes_key: str
+    wechat_api_base: str
+    push_max_skew_s: int
+    reply_budget_s: float
+    miniapp_appid: str
+    miniapp_secret: str
+    sms_endpoint: str
+    sms_access_key_id: str
+    sms_access_key_secret: str
+    sms_sign_name: str
+    tz_name: str
+    secret_key: str
+    token_ttl_s: int
+    media_dir: Path
+    demo_dir: Path
+
+    @property
+    def own_base_url(self) -> str:
+        return f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def wechat_emulated(self) -> bool:
+        """True when no real WeChat API base is set: the built-in emulator stands in."""
+        return not self.wechat_api_base
+
+    @property
+    def sms_emulated(self) -> bool:
+        return not self.sms_endpoint
+
+    @property
+    def effective_wechat_api_base(self) -> str:
+        return self.wechat_api_base or f"{self.own_base_url}{EMULATOR_PREFIX}/wechat"
+
+    @property
+    def effective_sms_endpoint(self) -> str:
+        return self.sms_endpoint or f"{self.own_base_url}{EMULATOR_PREFIX}/sms"
+
+    @property
+    def safe_mode(self) -> bool:
+        """WeChat 'safe mode' (AES) is on whenever an EncodingAESKey is configured."""
+        return bool(self.wechat_aes_key)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _read_toml(config_dir: Path) -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    files = [config_dir / "default.toml"] + sorted(
+        p for p in config_dir.glob("*.toml") if p.name != "default.toml"
+    )
+    for path in files:
+        with path.open("rb") as fh:
+            for section, values in tomllib.load(fh).items():
+                merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def load_settings(
+    env: dict[str, str] | None = None, config_dir: Path = CONFIG_DIR
+) -> Settings:
+    """Read config/default.toml (then other config/*.toml alphabetically), then env vars."""
+    env = dict(os.environ) if env is None else env
+    raw = _read_toml(config_dir)
+    for name, (section, key) in ENV_NAMES.items():
+        if name in env:
+            raw.setdefault(section, {})[key] = env[name]
+
+    def get(section: str, key: str) -> Any:
+        return raw[section][key]
+
+    def path(value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else ROOT / p
+
+    return Settings(
+        database_url=_absolute_sqlite(str(get("database", "url"))),
+        redis_url=str(get("redis", "url")),
+        redis_prefix=str(get("redis", "prefix")),
+        mqtt_url=str(get("mqtt", "url")),
+        mqtt_embedded_port=int(get("mqtt", "embedded_port")),
+        http_host=str(get("http", "host")),
+        http_port=int(get("http", "port")),
+        wechat_appid=str(get("wechat", "appid")),
+        wechat_secret=str(get("wechat", "secret")),
+        wechat_token=str(get("wechat", "token")),
+        wechat_aes_key=str(get("wechat", "aes_key")),
+        wechat_api_base=str(get("wechat", "api_base")).rstrip("/"),
+        push_max_skew_s=int(get("wechat", "push_max_skew_s")),
+        reply_budget_s=float(get("wechat", "reply_budget_s")),
+        miniapp_appid=str(get("miniapp", "appid")),
+        miniapp_secret=str(get("miniapp", "secret")),
+        sms_endpoint=str(get("sms", "endpoint")),
+        sms_access_key_id=str(get("sms", "access_key_id")),
+        sms_access_key_secret=str(get("sms", "access_key_secret")),
+        sms_sign_name=str(get("sms", "sign_name")),
+        tz_name=str(get("app", "tz_name")),
+        secret_key=str(get("app", "secret_key")),
+        token_ttl_s=int(get("app", "token_ttl_s")),
+        media_dir=path(str(get("app", "media_dir"))),
+        demo_dir=path(str(get("app", "demo_dir"))),
+    )
+
+
+def _absolute_sqlite(url: str) -> str:
+    """Resolve a relative SQLite path against the project root so every command finds one file."""
+    prefix = "sqlite://"
+    if not url.startswith(prefix):
+        return url
+    file = url[len(prefix) :]
+    if file == ":memory:" or file.startswith("/"):
+        return url
+    return prefix + str(ROOT / file)

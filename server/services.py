@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import redis.asyncio as aioredis
-
 from server import db
-from server.adapters.redis import connect_redis
+from server.adapters.http import HttpClient, new_http_client
+from server.adapters.redis import Redis, connect_redis
 from server.adapters.sms_aliyun import AliyunSms
 from server.adapters.wechat_api import WechatApi
 from server.settings import Settings
@@ -20,8 +18,8 @@ class Services:
     """Shared by handlers through `app.ctx.services`; tests build one and inject it."""
 
     settings: Settings
-    redis: aioredis.Redis
-    http: httpx.AsyncClient
+    redis: Redis
+    http: HttpClient
     wechat: WechatApi
     miniapp: WechatApi
     sms: AliyunSms
@@ -33,7 +31,7 @@ class Services:
         if connect_db:
             await db.connect(settings.database_url)
         redis = connect_redis(settings.redis_url)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
+        http = new_http_client()
         base = settings.effective_wechat_api_base
         return cls(
             settings=settings,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import fakeredis
 import redis.asyncio as aioredis
 
+Redis = aioredis.Redis
+
 _fake_servers: dict[str, fakeredis.FakeServer] = {}
 
 

@@ -1,0 +1,59 @@
+"""A tiny estate for tests that need people and places (the demo estate is for `make run`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from server.api.tokens import issue_token
+from server.db.estate import Building, Community, Device, Room, Unit
+from server.db.people import Department, Resident, RoomBinding, Staff
+
+
+@dataclass
+class Estate:
+    a: Community
+    b: Community
+    room_a: Room
+    room_b: Room
+    resident_a: Resident
+    staff_a: Staff
+    manager_all: Staff
+    department: Department
+
+
+async def seed_estate() -> Estate:
+    a = await Community.create(code="alpha", name="阿尔法小区", city="杭州", district="西湖区",
+                               address="文一路1号", lat=30.2890, lng=120.1210, radius_m=300)
+    b = await Community.create(code="beta", name="贝塔家园", city="杭州", district="拱墅区",
+                               address="湖墅路2号", lat=30.3050, lng=120.1500, radius_m=300)
+    rooms = []
+    for community in (a, b):
+        building = await Building.create(community=community, name="5")
+        unit = await Unit.create(building=building, name="2")
+        rooms.append(await Room.create(community=community, unit=unit, number="302",
+                                       area_m2=Decimal("89.50")))
+        await Device.create(community=community, device_id=f"{community.code}-gate-1",
+                            kind="vehicle_gate")
+    department = await Department.create(code="eng", name="工程部", kind="internal",
+                                         handles="water;drains;electricity")
+    resident = await Resident.create(name="张伟", phone="13800001234", openid="o_res_a")
+    await RoomBinding.create(resident=resident, room=rooms[0], relation="owner")
+    await RoomBinding.create(
+        resident=await Resident.create(name="李娜", phone="13900005678"), room=rooms[1],
+        relation="owner",
+    )
+    staff_a = await Staff.create(employee_no="E001", name="王强", phone="13600000001",
+                                 department=department, role="staff", openid="o_staff_a")
+    await staff_a.communities.add(a)
+    manager = await Staff.create(employee_no="E002", name="赵敏", phone="13600000002",
+                                 department=department, role="manager", all_communities=True)
+    return Estate(a, b, rooms[0], rooms[1], resident, staff_a, manager, department)
+
+
+def token_for(settings, kind: str, pid: int | None, openid: str = "o_test") -> str:  # type: ignore[no-untyped-def]
+    return issue_token(settings.secret_key, {"kind": kind, "id": pid, "openid": openid}, 600)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}

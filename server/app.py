@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse
 
 from bot.webhook import bp as webhook_bp
 from server.adapters.emulators import emulator_blueprint
-from server.api import auth, estate, health
+from server.api import auth, estate, health, tasks
 from server.api.errors import install_error_handler
 from server.metrics import METRICS
 from server.services import Services
@@ -31,6 +31,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
     app.blueprint(webhook_bp)
     app.blueprint(auth.bp)
     app.blueprint(estate.bp)
+    app.blueprint(tasks.bp)
     if settings.wechat_emulated or settings.sms_emulated:
         app.blueprint(emulator_blueprint())
     install_error_handler(app)

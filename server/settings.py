@@ -57,10 +57,12 @@ class Settings:
     reply_budget_s: float
     miniapp_appid: str
     miniapp_secret: str
+    wechat_templates: dict[str, str]
     sms_endpoint: str
     sms_access_key_id: str
     sms_access_key_secret: str
     sms_sign_name: str
+    sms_templates: dict[str, str]
     tz_name: str
     secret_key: str
     token_ttl_s: int
@@ -143,10 +145,12 @@ def load_settings(
         reply_budget_s=float(get("wechat", "reply_budget_s")),
         miniapp_appid=str(get("miniapp", "appid")),
         miniapp_secret=str(get("miniapp", "secret")),
+        wechat_templates=dict(raw["wechat"].get("templates", {})),
         sms_endpoint=str(get("sms", "endpoint")),
         sms_access_key_id=str(get("sms", "access_key_id")),
         sms_access_key_secret=str(get("sms", "access_key_secret")),
         sms_sign_name=str(get("sms", "sign_name")),
+        sms_templates=dict(raw["sms"].get("templates", {})),
         tz_name=str(get("app", "tz_name")),
         secret_key=str(get("app", "secret_key")),
         token_ttl_s=int(get("app", "token_ttl_s")),

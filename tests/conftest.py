@@ -123,3 +123,24 @@ def app(settings: Settings, services: Services):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def wechat_calls(emulator: tuple[str, EmulatorState]) -> EmulatorState:
     return emulator[1]
+
+
+# --- MQTT (appended by the MQTT connection layer; server/adapters/mqtt.py) -----------------------
+
+from server.adapters.mqtt import BrokerAddress, open_broker, parse_mqtt_url  # noqa: E402
+
+
+@pytest.fixture
+async def mqtt_broker(settings: Settings) -> AsyncIterator[BrokerAddress]:
+    """The broker of settings.mqtt_url: an embedded one started for this test, or the real one."""
+    real = parse_mqtt_url(settings.mqtt_url)
+    if real is not None:
+        require(_reachable(settings.mqtt_url, 1883), f"MQTT broker {settings.mqtt_url} unreachable")
+    async with open_broker(settings.mqtt_url, settings.mqtt_embedded_port) as address:
+        yield address
+
+
+@pytest.fixture
+def mqtt_prefix() -> str:
+    """A topic prefix of this test alone (not `wuye`): tests sharing a broker never mix."""
+    return f"wuye_t{uuid.uuid4().hex[:12]}"

@@ -15,6 +15,8 @@ MODEL_MODULES = [
     "server.db.people",
     "server.db.fees",
     "server.db.inbound",
+    "server.db.tasks",
+    "server.db.outbox",
 ]
 
 

@@ -33,7 +33,11 @@ async def heartbeat(services: Services, stop: asyncio.Event) -> None:
     await services.redis.delete(key)
 
 
-LOOPS: list[Loop] = [heartbeat]
+def registered_loops() -> list[Loop]:
+    from server.workers.outbox import outbox_loop
+    from server.workers.timers import timer_loop
+
+    return [heartbeat, outbox_loop, timer_loop]
 
 
 async def run_loops(services: Services, stop: asyncio.Event) -> None:
@@ -47,4 +51,4 @@ async def run_loops(services: Services, stop: asyncio.Event) -> None:
                 log.exception("worker loop %s crashed, restarting in 1 s", loop.__name__)
                 await asyncio.sleep(1)
 
-    await asyncio.gather(*(guarded(loop) for loop in LOOPS))
+    await asyncio.gather(*(guarded(loop) for loop in registered_loops()))

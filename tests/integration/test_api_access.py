@@ -19,7 +19,8 @@ def guarded_routes(app) -> list[tuple[str, str]]:
         assert meta is not None, f"/{route.path} is not registered through access.endpoint"
         if meta["allow"] == "public":
             continue
-        path = "/" + re.sub(r"<(\w+)(:[^>]+)?>", "alpha", route.path)
+        path = "/" + re.sub(r"<\w+:int>", "1", route.path)
+        path = re.sub(r"<(\w+)(:[^>]+)?>", "alpha", path)
         for method in route.methods:
             found.append((method, path))
     return found

@@ -20,6 +20,8 @@ class Estate:
     staff_a: Staff
     manager_all: Staff
     department: Department
+    lead_a: Staff
+    service_desk: Staff
 
 
 async def seed_estate() -> Estate:
@@ -48,7 +50,14 @@ async def seed_estate() -> Estate:
     await staff_a.communities.add(a)
     manager = await Staff.create(employee_no="E002", name="赵敏", phone="13600000002",
                                  department=department, role="manager", all_communities=True)
-    return Estate(a, b, rooms[0], rooms[1], resident, staff_a, manager, department)
+    lead = await Staff.create(employee_no="E003", name="钱工", phone="13600000003",
+                              department=department, role="lead", openid="o_lead_a")
+    await lead.communities.add(a)
+    desk_department = await Department.create(code="cs", name="客服中心", kind="internal")
+    desk = await Staff.create(employee_no="E004", name="孙丽", phone="13600000004",
+                              department=desk_department, role="customer_service",
+                              openid="o_desk", all_communities=True)
+    return Estate(a, b, rooms[0], rooms[1], resident, staff_a, manager, department, lead, desk)
 
 
 def token_for(settings, kind: str, pid: int | None, openid: str = "o_test") -> str:  # type: ignore[no-untyped-def]

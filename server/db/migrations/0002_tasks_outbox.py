@@ -1,0 +1,152 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0001_estate')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='OutboxMessage',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('idempotency_key', fields.CharField(unique=True, max_length=128)),
+                ('kind', fields.CharField(description='catalog kind, e.g. task_assigned', max_length=32)),
+                ('recipient_kind', fields.CharField(description='staff or resident', max_length=16)),
+                ('recipient_id', fields.IntField(null=True)),
+                ('openid', fields.CharField(default='', max_length=64)),
+                ('phone', fields.CharField(default='', max_length=20)),
+                ('urgent', fields.BooleanField(default=False)),
+                ('values', fields.JSONField(description='template variables', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('status', fields.CharField(default='pending', db_index=True, max_length=12)),
+                ('channel', fields.CharField(default='', description='channel that delivered', max_length=16)),
+                ('attempts', fields.SmallIntField(default=0)),
+                ('next_attempt_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('lock_owner', fields.CharField(null=True, max_length=64)),
+                ('lock_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_error', fields.TextField(default='', unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'outbox', 'app': 'models', 'indexes': [Index(fields=['status', 'next_attempt_at'])], 'pk_attr': 'id', 'table_description': 'One message to one person. The idempotency key makes a repeated cause a no-op.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ProcessVersion',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('kind', fields.CharField(max_length=32)),
+                ('version', fields.CharField(description='content hash of the definition', max_length=16)),
+                ('definition', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'process_versions', 'app': 'models', 'unique_together': (('kind', 'version'),), 'pk_attr': 'id', 'table_description': 'A process definition as it was when tasks started on it. Running tasks keep theirs.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='RoutingCursor',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('department', fields.ForeignKeyField('models.Department', source_field='department_id', db_constraint=True, to_field='id', related_name='cursors', on_delete=OnDelete.CASCADE)),
+                ('community', fields.ForeignKeyField('models.Community', source_field='community_id', db_constraint=True, to_field='id', related_name='cursors', on_delete=OnDelete.CASCADE)),
+                ('last_staff_id', fields.IntField(null=True)),
+            ],
+            options={'table': 'routing_cursors', 'app': 'models', 'unique_together': (('department', 'community'),), 'pk_attr': 'id', 'table_description': 'Where round-robin assignment stopped, per department and community.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Task',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('kind', fields.CharField(max_length=32)),
+                ('process', fields.ForeignKeyField('models.ProcessVersion', source_field='process_id', db_constraint=True, to_field='id', related_name='tasks', on_delete=OnDelete.RESTRICT)),
+                ('state', fields.CharField(db_index=True, max_length=24)),
+                ('category', fields.CharField(max_length=24)),
+                ('urgency', fields.CharField(default='normal', max_length=8)),
+                ('community', fields.ForeignKeyField('models.Community', source_field='community_id', db_constraint=True, to_field='id', related_name='tasks', on_delete=OnDelete.RESTRICT)),
+                ('room', fields.ForeignKeyField('models.Room', source_field='room_id', null=True, db_constraint=True, to_field='id', related_name='tasks', on_delete=OnDelete.RESTRICT)),
+                ('place', fields.CharField(default='', description='public spot, e.g. east gate', max_length=64)),
+                ('description', fields.TextField(default='', unique=False)),
+                ('visit_time', fields.CharField(default='', max_length=64)),
+                ('source', fields.CharField(description='wechat, miniapp, console, phone', max_length=16)),
+                ('reporter', fields.ForeignKeyField('models.Resident', source_field='reporter_id', null=True, db_constraint=True, to_field='id', related_name='tasks', on_delete=OnDelete.SET_NULL)),
+                ('reporter_openid', fields.CharField(default='', max_length=64)),
+                ('created_by', fields.ForeignKeyField('models.Staff', source_field='created_by_id', null=True, db_constraint=True, to_field='id', related_name='created_tasks', on_delete=OnDelete.SET_NULL)),
+                ('department', fields.ForeignKeyField('models.Department', source_field='department_id', null=True, db_constraint=True, to_field='id', related_name='tasks', on_delete=OnDelete.SET_NULL)),
+                ('assignee', fields.ForeignKeyField('models.Staff', source_field='assignee_id', null=True, db_constraint=True, to_field='id', related_name='assigned_tasks', on_delete=OnDelete.SET_NULL)),
+                ('respond_by', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('arrive_by', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('resolve_by', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('accepted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('on_site_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('arrived_late', fields.BooleanField(null=True)),
+                ('completed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('score', fields.SmallIntField(null=True)),
+                ('rating_comment', fields.CharField(default='', max_length=200)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'tasks', 'app': 'models', 'indexes': [Index(fields=['community_id', 'state']), Index(fields=['assignee_id', 'state'])], 'pk_attr': 'id', 'table_description': 'A unit of work (a repair is a task kind). Its reference is T + (id + 1000).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Photo',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('task', fields.ForeignKeyField('models.Task', source_field='task_id', null=True, db_constraint=True, to_field='id', related_name='photos', on_delete=OnDelete.SET_NULL)),
+                ('sha256', fields.CharField(db_index=True, max_length=64)),
+                ('content_type', fields.CharField(max_length=16)),
+                ('size', fields.IntField()),
+                ('uploaded_by_kind', fields.CharField(max_length=16)),
+                ('uploaded_by_id', fields.IntField(null=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'photos', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A site photo stored on disk by content hash (JPEG or PNG only).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TaskEvent',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('task', fields.ForeignKeyField('models.Task', source_field='task_id', db_constraint=True, to_field='id', related_name='events', on_delete=OnDelete.CASCADE)),
+                ('action', fields.CharField(max_length=32)),
+                ('from_state', fields.CharField(max_length=24)),
+                ('to_state', fields.CharField(max_length=24)),
+                ('actor_kind', fields.CharField(description='system, staff or resident', max_length=16)),
+                ('actor_id', fields.IntField(null=True)),
+                ('actor_name', fields.CharField(default='', max_length=32)),
+                ('note', fields.TextField(default='', unique=False)),
+                ('lat', fields.FloatField(null=True)),
+                ('lng', fields.FloatField(null=True)),
+                ('photo_ids', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('data', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'task_events', 'app': 'models', 'indexes': [Index(fields=['task_id', 'id'])], 'pk_attr': 'id', 'table_description': 'One transition (or note) on a task: the audit trail. Rows are only ever inserted.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Timer',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('task', fields.ForeignKeyField('models.Task', source_field='task_id', db_constraint=True, to_field='id', related_name='timers', on_delete=OnDelete.CASCADE)),
+                ('name', fields.CharField(description='respond.warn, arrive.breach, rating.timeout', max_length=32)),
+                ('due_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('fired_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('cancelled', fields.BooleanField(default=False)),
+                ('lock_owner', fields.CharField(null=True, max_length=64)),
+                ('lock_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('attempts', fields.SmallIntField(default=0)),
+                ('last_error', fields.TextField(default='', unique=False)),
+            ],
+            options={'table': 'timers', 'app': 'models', 'unique_together': (('task', 'name'),), 'indexes': [Index(fields=['fired_at', 'cancelled', 'due_at'])], 'pk_attr': 'id', 'table_description': 'A durable timer: claimed with FOR UPDATE SKIP LOCKED, fired once (fired_at set).'},
+            bases=['Model'],
+        ),
+    ]

@@ -33,7 +33,7 @@ TASK_INTENTS = frozenset(
     {"query_progress", "cancel_task", "urge_task", "accept_task", "complete_task", "rate"}
 )
 ADDRESS_INTENTS = frozenset({"bind", "affirm", "deny", "unknown"})
-# Replies that may open with yes/no and go on with a correction ("不对，是6号楼").
+# Replies that may open with yes/no and go on with a correction ("no, building 6").
 LEADING_INTENTS = frozenset({"affirm", "deny", "cancel_dialogue"})
 
 Span = tuple[int, int]
@@ -126,7 +126,7 @@ def _vocab() -> _Vocab:
         for marker in address[kind]:
             marker_kind[str(marker)] = kind
     markers = _alternation(marker_kind)
-    # a number (or a single letter before a building marker: A座) and the marker after it;
+    # a number (or a single letter before a building marker: block "A") and the marker after it;
     # never the digits of a task reference (t1042) or of a longer number
     token_re = re.compile(rf"(?<![a-z\d])(?:(\d+)|([a-z])(?={_alternation(address['building'])}))({markers})?")
 
@@ -231,7 +231,7 @@ def _clean_characters(text: str) -> str:
             else:
                 out.append(ch)
     cleaned = "".join(out)
-    cleaned = re.sub(r"(?<=\d) +(?=\d)", ",", cleaned)  # "3号楼201 5点" keeps two numbers
+    cleaned = re.sub(r"(?<=\d) +(?=\d)", ",", cleaned)  # "room 201, 5 o'clock" stays two numbers
     cleaned = cleaned.replace(" ", "")
     cleaned = re.sub(r"(?<!\d)[-:.]|[-:.](?!\d)", ",", cleaned)  # kept only inside numbers
     cleaned = re.sub(r"\+(?!\d)", ",", cleaned)
@@ -240,7 +240,7 @@ def _clean_characters(text: str) -> str:
 
 def _numeral_value(run: str, v: _Vocab) -> str | None:
     if not any(ch in v.units for ch in run):
-        return "".join(str(v.digits[ch]) for ch in run)  # 三零二 -> 302 (digit by digit)
+        return "".join(str(v.digits[ch]) for ch in run)  # "three zero two" -> 302, digit by digit
     total, pending, last_unit, after_zero, previous_digit = 0, 0, 0, False, False
     for ch in run:
         if ch in v.units:
@@ -251,12 +251,12 @@ def _numeral_value(run: str, v: _Vocab) -> str | None:
             pending, last_unit, previous_digit = 0, unit, False
         else:
             if previous_digit and not after_zero:
-                return None  # 十二三: a range, not a number
+                return None  # "twelve-thirteen": a range, not a number
             pending = v.digits[ch]
             after_zero = pending == 0
             previous_digit = True
     if pending and last_unit >= 100 and not after_zero and run[-2] not in v.digits:
-        pending *= last_unit // 10  # 一百二 = 120 (colloquial)
+        pending *= last_unit // 10  # "one hundred two" said for 120 (colloquial)
     return str(total + pending)
 
 
@@ -348,7 +348,7 @@ def _find_address(text: str, v: _Vocab) -> _Address:
             slot = "building" if building_next and found.building is None else "floor"
         elif kind == "building_or_room":
             if text.startswith(v.not_room_after_hao, tok.end()):
-                slot = None  # 1042号单 is a task
+                slot = None  # "order no. 1042" is a task
             elif next_is == "unit" and found.building is None:
                 slot = "building"
             elif joined and (found.building or found.unit):
@@ -379,7 +379,7 @@ def _find_spot(text: str, address: _Address, v: _Vocab) -> tuple[str, Span] | No
         start = text.find(spot)
         while start != -1:
             end = start + len(spot)
-            # "2单元门禁": the spot 单元门 may share the marker of the address before it
+            # "unit 2 door": the spot "unit door" may share the marker of the address before it
             inside = any(s <= start and end <= e for s, e in address.spans)
             if not inside and (best is None or (start, -len(spot)) < (best[0], -len(best[2]))):
                 best = (start, end, spot)
@@ -417,7 +417,7 @@ def parse_phone(text: str) -> str | None:
 
 
 def parse_task_ref(text: str) -> str | None:
-    """The task a message names (T1042, t1042, 1042号单, 单号1042) as "T1042"."""
+    """The task a message names (T1042, t1042, "1042 order", "order no. 1042") as "T1042"."""
     return _task_ref(normalize(text), _vocab())
 
 
@@ -453,10 +453,10 @@ def _score(normalized: str, v: _Vocab) -> tuple[int, str, bool] | None:
         first = words[0].group(0)
         score = v.rating_words[first]
         head = _strip_particles(normalized.partition(",")[0], v)
-        # a weak word rates when it is the whole reply or its first clause (还可以吧，就是...)
+        # a weak word rates when it is the whole reply or its first clause ("OK-ish, but ...")
         strong = first not in v.rating_weak or first in (core, head)
-    # take out the score and the unmistakable rating words (五星好评); keep weak words that
-    # describe something (服务态度很好) unless they are the rating itself
+    # take out the score and the unmistakable rating words ("five stars, praise"); keep weak
+    # words that describe something ("the attitude was good") unless they are the rating itself
     removed = [
         m.span()
         for i, m in enumerate(words)
@@ -483,7 +483,7 @@ def _trim_comment(comment: str, v: _Vocab) -> str:
 
 
 def parse_score(text: str) -> tuple[int, str] | None:
-    """A 1..5 rating and the comment around it ("不满意 师傅迟到了" -> (2, "师傅迟到了"))."""
+    """A 1..5 rating and the comment around it ("not satisfied, came late" -> (2, "came late"))."""
     found = _score(normalize(text), _vocab())
     return (found[0], found[1]) if found else None
 
@@ -662,7 +662,7 @@ def _strip_courtesy(text: str, v: _Vocab) -> str:
 
 
 def _segments_into(text: str, words: dict[str, str]) -> str | None:
-    """The one intent whose exact words make up the whole text (是的没错 -> affirm)."""
+    """The one intent whose exact words make up the whole text ("yes, right" -> affirm)."""
     reach: dict[int, str | None] = {0: None}
     for start in range(len(text)):
         if start not in reach:
@@ -679,7 +679,7 @@ def _exact_intent(normalized: str, v: _Vocab) -> str | None:
     core = _strip_particles(core, v)
     if core in v.exact:
         return v.exact[core]
-    # short replies only: "是的没错", "不是不是" (a long text is never a bare yes/no)
+    # short replies only ("yes yes", "no no"): a long text is never a bare yes/no
     return _segments_into(core, v.segmentable) if len(core) <= 12 else None
 
 

@@ -1,4 +1,4 @@
-"""Preferred visit times in Chinese (明天下午3点以后, 周六上午, 今晚) -> a local time window.
+"""Preferred visit times in Chinese ("tomorrow after 3 pm", "Saturday morning") -> a time window.
 
 Pure: the caller passes `now`; windows are aware datetimes in `now`'s time zone. Every word
 comes from bot/lexicon/time.yaml, where the window boundaries are set too.
@@ -21,10 +21,10 @@ Window = tuple[datetime, datetime]
 class VisitTime:
     """A visit-time phrase found in a message: its words, its window, where it sits."""
 
-    phrase: str  # the words as written, e.g. "明天下午3点以后"
+    phrase: str  # the words as written in the message
     start: datetime | None  # None when the phrase cannot be placed (past, or any time)
     end: datetime | None
-    any_time: bool  # 随时 / 都可以: the resident sets no constraint
+    any_time: bool  # "any time": the resident sets no constraint
     spans: tuple[Span, ...]  # positions in the (normalized) text, for the description
 
 
@@ -109,7 +109,8 @@ def _tv() -> _TimeVocab:
         workdays=tuple(str(w) for w in t["workdays"]),
         clock_re=re.compile(
             rf"(?<![\d.])(\d{{1,2}})(?:(?:{_alt(t['clock_markers'])})"
-            rf"(?:({_alt(fractions)})|(\d{{1,2}})分?)?|:(\d{{2}}))({_alt(relations)})?"
+            rf"(?:({_alt(fractions)})|(\d{{1,2}})(?:{_alt(t['minute_markers'])})?)?|:(\d{{2}}))"
+            rf"({_alt(relations)})?"
         ),
         range_re=re.compile(
             rf"(?<![\d.])(\d{{1,2}})(?:{_alt(t['clock_markers'])})?({_alt(t['half_hour'])})?"
@@ -124,7 +125,9 @@ def _tv() -> _TimeVocab:
         ),
         within=frozenset(str(w) for w in t["within"]),
         half_word=str(t["half_word"]),
-        month_day_re=re.compile(r"(\d{1,2})月(\d{1,2})[日号]"),
+        month_day_re=re.compile(
+            rf"(\d{{1,2}})(?:{_alt(t['month_markers'])})(\d{{1,2}})(?:{_alt(t['day_markers'])})"
+        ),
         any_time=tuple(sorted((str(w) for w in t["any_time"]), key=len, reverse=True)),
         asap_words=tuple(sorted((str(w) for w in t["asap"]), key=len, reverse=True)),
         visit_cues=tuple(str(w) for w in t["visit_cues"]),
@@ -155,7 +158,7 @@ class _Parts:
     period: _Period | None = None
     hour: int | None = None
     minute: int = 0
-    until_hour: int | None = None  # 两点到四点: the window ends at the second time
+    until_hour: int | None = None  # "from 2 to 4": the window ends at the second time
     until_minute: int = 0
     relation: str | None = None  # "after" | "before"
 
@@ -243,7 +246,7 @@ def _hour_of_day(parts: _Parts, tv: _TimeVocab, hour: int | None = None) -> int:
     if period is not None and period.noon and 1 <= hour <= 3:
         return hour + 12
     if period is None and 1 <= hour <= tv.bare_pm_until:
-        return hour + 12  # nobody books a repair for 3 a.m.: a bare 3点 is 15:00
+        return hour + 12  # nobody books a repair for 3 a.m.: a bare "3 o'clock" is 15:00
     return min(hour, 23)
 
 
@@ -258,7 +261,7 @@ def _window(day: date, parts: _Parts, now: datetime, tv: _TimeVocab) -> Window:
         if parts.until_hour is not None:
             until_hour = _hour_of_day(parts, tv, parts.until_hour)
             if until_hour < moment.hour:
-                until_hour = min(until_hour + 12, 23)  # 11点到1点 = 11:00-13:00
+                until_hour = min(until_hour + 12, 23)  # "11 to 1" = 11:00-13:00
             until = _at(day, time(until_hour, parts.until_minute), now)
             return moment, max(until, moment + tv.slot / 2)
         if parts.relation == "after":
@@ -317,7 +320,7 @@ def _resolve(parts: _Parts, now: datetime, tv: _TimeVocab) -> Window | None:
 
 def _clip(start: datetime, end: datetime, now: datetime) -> Window | None:
     if end <= now:
-        return None  # "今天上午" said in the afternoon: ask again rather than guess
+        return None  # "this morning" said in the afternoon: ask again rather than guess
     return max(start, now), end
 
 
@@ -332,8 +335,8 @@ def find_visit_time(
 ) -> VisitTime | None:
     """The visit-time phrase in already-normalized text (bot.nlu.normalize), with its window
     when `now` is given; None when the text names no time. With `require_cue` (free text, not
-    an answer to "when?") the phrase's clause must also speak of a visit (来, 在家, 有人...),
-    so "中午都不让人休息" is not read as "come at noon"."""
+    an answer to "when?") the phrase's clause must also speak of a visit (come, at home...),
+    so "too noisy to rest at noon" is not read as "come at noon"."""
     found = _find_visit_time(text, now)
     if found is None or not require_cue:
         return found
@@ -373,7 +376,7 @@ def _find_visit_time(text: str, now: datetime | None) -> VisitTime | None:
 
 def parse_visit_time(text: str, now: datetime) -> tuple[datetime, datetime] | None:
     """The preferred visit window in a message, in `now`'s time zone. None when there is no
-    usable time: none named, one already past, or "any time" (随时/都可以) -- tell those apart
+    usable time: none named, one already past, or "any time" -- tell those apart
     with find_visit_time(...).any_time."""
     from bot.nlu import normalize  # nlu imports this module; import at call time
 

@@ -9,7 +9,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from bot.webhook import bp as webhook_bp
-from server.adapters.emulators import emulator_blueprint
+from server.adapters.emulators import EmulatorState, emulator_blueprint
 from server.api import auth, estate, health, tasks
 from server.api.errors import install_error_handler
 from server.metrics import METRICS
@@ -33,7 +33,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
     app.blueprint(estate.bp)
     app.blueprint(tasks.bp)
     if settings.wechat_emulated or settings.sms_emulated:
-        app.blueprint(emulator_blueprint())
+        # The built-in emulators stand in for whatever is left unset (CONTRACT.md, make run).
+        state = EmulatorState(
+            sms_access_keys={settings.sms_access_key_id: settings.sms_access_key_secret}
+        )
+        app.ctx.emulator_state = state
+        app.blueprint(emulator_blueprint(state))
     install_error_handler(app)
 
     if services is not None:

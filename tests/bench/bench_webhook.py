@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import json
 import socket
 import subprocess
@@ -49,6 +50,7 @@ def serve_webhook(port: int, database_url: str) -> None:
     from server.db.migrate import migrate
     from server.settings import load_settings
 
+    import sys as _s; _s.setswitchinterval(float(os.environ.get("SWI","0.005")))
     asyncio.run(migrate(database_url))
     env = {
         "DATABASE_URL": database_url,

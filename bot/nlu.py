@@ -128,7 +128,9 @@ def _vocab() -> _Vocab:
     markers = _alternation(marker_kind)
     # a number (or a single letter before a building marker: block "A") and the marker after it;
     # never the digits of a task reference (t1042) or of a longer number
-    token_re = re.compile(rf"(?<![a-z\d])(?:(\d+)|([a-z])(?={_alternation(address['building'])}))({markers})?")
+    token_re = re.compile(
+        rf"(?<![a-z\d])(?:(\d+)|([a-z])(?={_alternation(address['building'])}))({markers})?"
+    )
 
     exact: dict[str, str] = {}
     phrases: dict[str, tuple[tuple[str, int], ...]] = {}
@@ -273,7 +275,11 @@ def _convert_numerals(text: str, v: _Vocab) -> str:
         start, end = match.span()
         if any(ks <= start and end <= ke for ks, ke in keep) or run in v.num_approximate:
             return run
-        if len(run) >= 2 or text.startswith(v.num_before, end) or text.endswith(v.num_after, 0, start):
+        if (
+            len(run) >= 2
+            or text.startswith(v.num_before, end)
+            or text.endswith(v.num_after, 0, start)
+        ):
             return _numeral_value(run, v) or run
         return run
 
@@ -311,6 +317,39 @@ def _adjacent(text: str, end: int | None, start: int, v: _Vocab) -> bool:
     return end is not None and all(ch in v.joiners for ch in text[end:start])
 
 
+# markers that name their slot whatever surrounds them
+_PLAIN_KINDS = frozenset({"building", "unit", "floor", "room"})
+
+
+def _slot_of(
+    kind: str | None,
+    next_is: str,
+    joined: bool,
+    tok: re.Match[str],
+    found: _Address,
+    text: str,
+    v: _Vocab,
+) -> str | None:
+    """Which address slot one number token fills, given its marker and its neighbours."""
+    if kind in _PLAIN_KINDS:
+        return kind
+    if kind == "building_or_floor":
+        building_next = next_is in ("unit", "bare_room")
+        return "building" if building_next and found.building is None else "floor"
+    if kind == "building_or_room":
+        if text.startswith(v.not_room_after_hao, tok.end()):
+            return None  # "order no. 1042" is a task
+        if next_is == "unit" and found.building is None:
+            return "building"
+        return "room" if joined and (found.building or found.unit) else None
+    number = tok.group(1)
+    if not (number and joined and (found.unit or found.building or found.floor)):
+        return None
+    if 2 <= len(number) <= 5 and not text.startswith(v.not_room_before, tok.end()):
+        return "room"  # the bare number right after a unit/building (building 5 unit 2 "302")
+    return None
+
+
 def _find_address(text: str, v: _Vocab) -> _Address:
     found = _Address()
     dash = v.dash_re.search(text)
@@ -334,28 +373,7 @@ def _find_address(text: str, v: _Vocab) -> _Address:
             bare_room = nxt.group(1) and 3 <= len(nxt.group(1)) <= 4
             next_is = next_kind or ("bare_room" if bare_room else "bare")
         joined = _adjacent(text, last_end, tok.start(), v)
-        slot: str | None = None
-        if kind == "building":
-            slot = "building"
-        elif kind == "unit":
-            slot = "unit"
-        elif kind == "floor":
-            slot = "floor"
-        elif kind == "room":
-            slot = "room"
-        elif kind == "building_or_floor":
-            building_next = next_is in ("unit", "bare_room")
-            slot = "building" if building_next and found.building is None else "floor"
-        elif kind == "building_or_room":
-            if text.startswith(v.not_room_after_hao, tok.end()):
-                slot = None  # "order no. 1042" is a task
-            elif next_is == "unit" and found.building is None:
-                slot = "building"
-            elif joined and (found.building or found.unit):
-                slot = "room"
-        elif tok.group(1) and joined and (found.unit or found.building or found.floor):
-            if 2 <= len(number) <= 5 and not text.startswith(v.not_room_before, tok.end()):
-                slot = "room"
+        slot = _slot_of(kind, next_is, joined, tok, found, text, v)
         if slot is None or not _valid(slot, number) or getattr(found, slot) is not None:
             continue
         setattr(found, slot, number)
@@ -502,7 +520,9 @@ def _category(text: str, v: _Vocab) -> str | None:
 
 
 def _category_strength(text: str, v: _Vocab) -> int:
-    return max((len(k) for _, _, keywords in v.categories for k in keywords if k in text), default=0)
+    return max(
+        (len(k) for _, _, keywords in v.categories for k in keywords if k in text), default=0
+    )
 
 
 def _urgent(text: str, category: str | None, v: _Vocab) -> bool:
@@ -553,7 +573,9 @@ def _description(text: str, spans: Iterable[Span], v: _Vocab) -> str:
 def _place(address: _Address, spot: str, v: _Vocab) -> str:
     prefix = ""
     if address.building:
-        prefix += address.building + v.canonical["building"]
+        lettered = not address.building.isdigit()
+        marker = v.canonical["lettered_building" if lettered else "building"]
+        prefix += address.building + marker
         if address.unit:
             prefix += address.unit + v.canonical["unit"]
     return prefix + spot
@@ -608,12 +630,19 @@ def _intent_scores(text: str, has_ref: bool, v: _Vocab) -> dict[str, int]:
             scores[name] = best
     category = _category_strength(text, v)
     trigger = _trigger_strength(text, v)
-    report = max(scores.get("report_repair", 0), category + 1 if category else 0, trigger + 2 if trigger else 0)
+    report = max(
+        scores.get("report_repair", 0),
+        category + 1 if category else 0,
+        trigger + 2 if trigger else 0,
+    )
     if report:
         scores["report_repair"] = report
     rating = _score(text, v)
     if rating is not None and rating[2]:
-        scores["rate"] = max(scores.get("rate", 0), 5)
+        # "water pressure is poor" describes a fault: a rating word loses to a clear fault
+        # keyword unless the score is a number (5 stars)
+        explicit = v.score_re.search(text) is not None
+        scores["rate"] = max(scores.get("rate", 0), 5 if explicit or category < 2 else 2)
     return scores
 
 
@@ -636,7 +665,8 @@ def _slots_for(
     if intent in TASK_INTENTS and task_ref:
         slots["task_ref"] = task_ref
     if intent == "rate":
-        rating = _score(text, v)
+        ref_span = _task_ref_span(text, v)
+        rating = _score(_remove_spans(text, [ref_span]) if ref_span else text, v)
         if rating is not None:
             slots["score"] = str(rating[0])
             if rating[1]:
@@ -723,7 +753,9 @@ def parse(text: str, *, now: datetime | None = None) -> Parsed:
     intent, score = best
     if intent in TASK_INTENTS and task_ref is None and bare is not None and intent != "rate":
         task_ref = "T" + bare
-    return Parsed(intent, _slots_for(intent, normalized, address, task_ref, now, v), _confidence(score))
+    return Parsed(
+        intent, _slots_for(intent, normalized, address, task_ref, now, v), _confidence(score)
+    )
 
 
 def vocabulary_size() -> dict[str, Any]:

@@ -189,7 +189,11 @@ def _find_parts(text: str, tv: _TimeVocab) -> _Parts:
             None,
         )
         month_day = tv.month_day_re.search(text)
-        candidates = [c for c in (day and day[1], week and week.start(), month_day and month_day.start()) if c is not None]
+        candidates = [
+            c
+            for c in (day and day[1], week and week.start(), month_day and month_day.start())
+            if c is not None
+        ]
         first = min(candidates) if candidates else None
         if day and day[1] == first:
             parts.day_offset = tv.days[day[0]]

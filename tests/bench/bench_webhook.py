@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import json
 import socket
 import subprocess
@@ -50,7 +49,6 @@ def serve_webhook(port: int, database_url: str) -> None:
     from server.db.migrate import migrate
     from server.settings import load_settings
 
-    import sys as _s; _s.setswitchinterval(float(os.environ.get("SWI","0.005")))
     asyncio.run(migrate(database_url))
     env = {
         "DATABASE_URL": database_url,

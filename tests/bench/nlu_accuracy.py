@@ -45,7 +45,9 @@ def load_cases(path: Path = DATA) -> tuple[datetime, list[Case]]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     now = datetime.fromisoformat(data["now"])
     cases = [
-        Case(str(c["text"]), str(c["intent"]), {k: str(v) for k, v in (c.get("slots") or {}).items()})
+        Case(
+            str(c["text"]), str(c["intent"]), {k: str(v) for k, v in (c.get("slots") or {}).items()}
+        )
         for c in data["utterances"]
     ]
     return now, cases

@@ -88,7 +88,9 @@ def test_normalize_gives_one_spelling(text, expected):
     assert nlu.normalize(text) == expected
 
 
-@pytest.mark.parametrize("text", ["一般", "十分满意", "催一下", "快一点来", "等了两三天", "一直漏水"])
+@pytest.mark.parametrize(
+    "text", ["一般", "十分满意", "催一下", "快一点来", "等了两三天", "一直漏水"]
+)
 def test_normalize_leaves_numerals_that_are_not_numbers(text):
     assert nlu.normalize(text) == text
 
@@ -258,7 +260,9 @@ def test_safety_and_outage_reports_are_urgent(text):
     assert (parsed.intent, parsed.slots["urgency"]) == ("report_repair", "urgent")
 
 
-@pytest.mark.parametrize("text", ["卫生间漏水了", "客厅有个插座没电了", "燃气灶打不着火", "电梯有异响"])
+@pytest.mark.parametrize(
+    "text", ["卫生间漏水了", "客厅有个插座没电了", "燃气灶打不着火", "电梯有异响"]
+)
 def test_ordinary_faults_are_normal(text):
     assert nlu.parse(text, now=NOW).slots["urgency"] == "normal"
 
@@ -350,3 +354,17 @@ def test_lexicon_files_are_read_once():
     for text in ("电梯坏了", "T1042进度", "五星", "明天下午来"):
         nlu.parse(text, now=NOW)
     assert lexicon.load.cache_info().misses == before
+
+
+def test_a_rating_word_about_a_fault_stays_a_repair_report():
+    parsed = nlu.parse("水压很差", now=NOW)
+    assert (parsed.intent, parsed.slots["category"]) == ("report_repair", "water")
+
+
+def test_rating_with_a_task_reference_keeps_the_comment_clean():
+    slots = nlu.parse("T1042 5分 师傅很好").slots
+    assert slots == {"task_ref": "T1042", "score": "5", "comment": "师傅很好"}
+
+
+def test_a_lettered_building_is_written_as_a_block_in_the_place():
+    assert nlu.parse("A座电梯坏了", now=NOW).slots["place"] == "A座电梯"

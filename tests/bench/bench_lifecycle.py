@@ -1,0 +1,520 @@
+"""Repair lifecycles through server.actions next to SpiffWorkflow 3.2.0, on SQLite and PostgreSQL.
+
+Run: `python -m tests.bench.bench_lifecycle` (or `make bench`, which runs every bench).
+
+The issue's goal: at least 4x SpiffWorkflow's lifecycles per second on SQLite, and p99 <= 10 ms
+for every step of ours. Both engines run the same steps, one durable commit each:
+create (report, route, assign), accept, check_in (geofence), photo (store the site photo),
+complete (needs check-in and a photo), rate. SpiffWorkflow runs tests/bench/spiff_repair.bpmn
+and after every step serializes the whole workflow (BpmnWorkflowSerializer) and UPSERTs it into
+a (id, state) table with a commit, under the same SQLite settings tortoise gives us (WAL,
+synchronous left at its default FULL). Every case runs in a fresh interpreter on a fresh
+database, sequentially, warm-up lifecycles excluded, same N. docs/benchmarks.md explains the
+figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from tests.bench import Row
+
+ROOT = Path(__file__).resolve().parents[2]
+BPMN = Path(__file__).with_name("spiff_repair.bpmn")
+STEPS = ("create", "accept", "check_in", "photo", "complete", "rate")
+GOAL_RATIO = 4.0  # ours / SpiffWorkflow lifecycles per second, on SQLite
+GOAL_P99_MS = 10.0  # every step of ours
+DEFAULT_N = 300
+DEFAULT_WARMUP = 30
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"  # admin database; never off-host
+TZ = ZoneInfo("Asia/Shanghai")
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+INSIDE = {"lat": 30.2891, "lng": 120.1212, "accuracy_m": 15.0}  # within alpha's 300 m geofence
+CASES = (  # (engine, label)
+    ("ours", "wuye actions"),
+    ("spiff", "SpiffWorkflow 3.2.0"),
+    ("spiff_reload", "SpiffWorkflow, reload/step"),
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+class Timings:
+    """Per-step latencies of the measured lifecycles (warm-up ones are not recorded)."""
+
+    def __init__(self, record: bool) -> None:
+        self.record = record
+        self.ms: dict[str, list[float]] = {step: [] for step in STEPS}
+
+    async def step(self, name: str, call: Awaitable[Any]) -> Any:
+        started = time.perf_counter()
+        result = await call
+        if self.record:
+            self.ms[name].append((time.perf_counter() - started) * 1000)
+        return result
+
+
+async def measure(
+    lifecycle: Callable[[Timings], Awaitable[None]], n: int, warmup: int
+) -> dict[str, Any]:
+    for _ in range(warmup):
+        await lifecycle(Timings(record=False))
+    timings = Timings(record=True)
+    started = time.perf_counter()
+    for _ in range(n):
+        await lifecycle(timings)
+    elapsed = time.perf_counter() - started
+    return {"n": n, "elapsed_s": elapsed, "step_ms": timings.ms}
+
+
+# ---- ours: server.actions on a migrated, seeded database -----------------------------------------
+
+
+async def run_ours(url: str, n: int, warmup: int, workdir: Path) -> dict[str, Any]:
+    """N lifecycles through create_task / fire / store_photo, each step its own transaction."""
+    from server import db
+    from server.actions.photos import store_photo
+    from server.actions.tasks import Actor, Move, create_task, fire, rating_transition
+    from server.db.migrate import migrate
+    from server.db.outbox import OutboxMessage
+    from server.db.people import Staff
+    from server.db.tasks import Task, TaskEvent, Timer
+    from tests.support.seed import seed_estate
+
+    await migrate(url)
+    await db.connect(url)
+    try:
+        estate = await seed_estate()
+        staff_actors = {s.id: Actor.of_staff(s) for s in await Staff.all()}
+        resident = Actor.of_resident(estate.resident_a)
+        media_dir = workdir / "media"
+
+        async def lifecycle(t: Timings) -> None:
+            task = await t.step("create", create_task(
+                community=estate.a, category="water", source="miniapp", now=now(), tz=TZ,
+                room=estate.room_a, description="bench: leaking pipe", reporter=estate.resident_a,
+            ))
+            ref, staff = task.ref, staff_actors[task.assignee_id]  # type: ignore[attr-defined]
+            await t.step("accept", fire(ref, "accept", staff, Move(), now=now(), tz=TZ))
+            await t.step("check_in", fire(ref, "check_in", staff, Move(**INSIDE), now=now(), tz=TZ))
+            photo = await t.step("photo", store_photo(
+                PNG, media_dir=media_dir, uploaded_by_kind="staff", uploaded_by_id=staff.id,
+                now=now(),
+            ))
+            await t.step("complete", fire(ref, "complete", staff,
+                                          Move(photo_ids=[photo.id], note="bench: valve replaced"),
+                                          now=now(), tz=TZ))
+            closed = await t.step("rate", fire(ref, rating_transition(5), resident,
+                                               Move(score=5), now=now(), tz=TZ))
+            if closed.state != "closed":
+                raise RuntimeError(f"{ref} ended in {closed.state}, not closed")
+
+        result = await measure(lifecycle, n, warmup)
+        tasks = await Task.filter(state="closed").count()
+        if tasks != n + warmup:
+            raise RuntimeError(f"{tasks} closed tasks, expected {n + warmup}")
+        per_task = {
+            "events": await TaskEvent.all().count() / tasks,
+            "timers": await Timer.all().count() / tasks,
+            "outbox": await OutboxMessage.all().count() / tasks,
+        }
+        result["note"] = (
+            "each lifecycle wrote {events:.0f} audit events, {timers:.0f} SLA timer rows, "
+            "{outbox:.0f} outbox messages".format(**per_task)
+        )
+        return result
+    finally:
+        await db.close()
+
+
+# ---- SpiffWorkflow: the same steps on tests/bench/spiff_repair.bpmn ------------------------------
+
+
+class SqliteStore:
+    """(id, state) rows in a SQLite file with tortoise's pragmas; stdlib sqlite3, no thread hop."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        # server/db/__init__.py and tortoise's SQLite client: WAL, journal_size_limit, FKs;
+        # synchronous is left at SQLite's default (FULL) on both sides.
+        for pragma in ("journal_mode=WAL", "journal_size_limit=16384", "foreign_keys=ON"):
+            self.conn.execute(f"PRAGMA {pragma}")
+        self.conn.execute("CREATE TABLE workflows (id INTEGER PRIMARY KEY, state TEXT NOT NULL)")
+
+    async def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    async def read(self, wid: int) -> str:
+        return str(self.conn.execute("SELECT state FROM workflows WHERE id = ?", (wid,)).fetchone()[0])
+
+    async def upsert(self, wid: int, state: str) -> None:
+        self.conn.execute(
+            "INSERT INTO workflows (id, state) VALUES (?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+            (wid, state),
+        )
+
+    async def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresStore:
+    """(id, state jsonb) rows over asyncpg; jsonb like tortoise's JSONField on PostgreSQL."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.tx: Any = None
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresStore:
+        import asyncpg
+
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        await conn.execute("CREATE TABLE workflows (id bigint PRIMARY KEY, state jsonb NOT NULL)")
+        return cls(conn)
+
+    async def begin(self) -> None:
+        self.tx = self.conn.transaction()
+        await self.tx.start()
+
+    async def read(self, wid: int) -> str:
+        return str(await self.conn.fetchval(
+            "SELECT state FROM workflows WHERE id = $1 FOR UPDATE", wid))
+
+    async def upsert(self, wid: int, state: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO workflows (id, state) VALUES ($1, $2::jsonb) "
+            "ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+            wid, state,
+        )
+
+    async def commit(self) -> None:
+        await self.tx.commit()
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+def spiff_engine() -> tuple[Any, Any, Any]:
+    """(process spec, script engine, serializer); the scripts use our routing and geofence rules."""
+    from SpiffWorkflow.bpmn.parser import BpmnParser, BpmnValidator
+    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+    from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+
+    from server.domain.geo import check_geofence
+
+    # The seeded estate: category water -> department 1, whose staff in alpha take turns.
+    # An in-memory table and cursor: no database read here, which favours SpiffWorkflow.
+    rota = {"water": (1, [1, 3])}
+    cursor = {"water": 0}
+
+    def route(category: str, community_id: int) -> tuple[int, int]:
+        department_id, people = rota[category]
+        cursor[category] = (cursor[category] + 1) % len(people)
+        return department_id, people[cursor[category]]
+
+    def geofence(lat: float, lng: float, accuracy_m: float) -> bool:
+        return check_geofence(30.2890, 120.1210, 300, lat, lng, accuracy_m).inside
+
+    parser = BpmnParser(validator=BpmnValidator())
+    parser.add_bpmn_file(str(BPMN))
+    engine = PythonScriptEngine(
+        environment=TaskDataEnvironment({"route": route, "geofence": geofence})
+    )
+    return parser.get_spec("repair"), engine, BpmnWorkflowSerializer()
+
+
+async def run_spiff(store: Any, n: int, warmup: int, reload: bool) -> dict[str, Any]:
+    """N lifecycles; each step ends with the serialized workflow UPSERTed and committed.
+
+    reload=False keeps each workflow object in memory between steps (the brief's setup, the
+    cheapest for SpiffWorkflow). reload=True reads and deserializes it at the start of every
+    step inside the step's transaction (SELECT ... FOR UPDATE on PostgreSQL), as a server that
+    keeps no process-local state must, and as our actions do with the task row.
+    """
+    from SpiffWorkflow import TaskState
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+
+    spec, engine, serializer = spiff_engine()
+    cache: dict[int, Any] = {}
+    sizes: list[int] = []
+    ids = iter(range(1, 1_000_000))
+    photo_ids = iter(range(1, 1_000_000))
+
+    def ready(workflow: Any, name: str) -> Any:
+        [task] = workflow.get_tasks(state=TaskState.READY, manual=True)
+        if task.task_spec.name != name:
+            raise RuntimeError(f"expected {name} to be ready, found {task.task_spec.name}")
+        return task
+
+    def user_task(name: str, data: dict[str, Any], actor_key: str = "",
+                  actor: int | None = None) -> Callable[[Any], None]:
+        def work(workflow: Any) -> None:
+            task = ready(workflow, name)
+            if actor_key and task.data.get(actor_key) != actor:
+                raise RuntimeError(f"{actor_key} {actor} may not {name}")
+            task.data.update(data)
+            task.run()
+            workflow.do_engine_steps()
+        return work
+
+    async def step(wid: int, work: Callable[[Any], None]) -> None:
+        await store.begin()
+        if reload:
+            workflow = serializer.deserialize_json(await store.read(wid))
+            workflow.script_engine = engine
+        else:
+            workflow = cache[wid]
+        work(workflow)
+        state = serializer.serialize_json(workflow)
+        sizes.append(len(state))
+        await store.upsert(wid, state)
+        await store.commit()
+
+    async def create() -> tuple[int, int]:
+        wid = next(ids)
+        workflow = BpmnWorkflow(spec, script_engine=engine)
+        workflow.do_engine_steps()
+        user_task("submit", {"category": "water", "community_id": 1, "room_id": 1,
+                             "reporter_id": 1, "description": "bench: leaking pipe"})(workflow)
+        await store.begin()
+        state = serializer.serialize_json(workflow)
+        await store.upsert(wid, state)
+        await store.commit()
+        if not reload:
+            cache[wid] = workflow
+        return wid, int(ready(workflow, "accept").data["assignee_id"])
+
+    def add_photo(photo_id: int) -> Callable[[Any], None]:
+        def work(workflow: Any) -> None:
+            task = ready(workflow, "complete")
+            task.data["photo_ids"] = [*task.data.get("photo_ids", []), photo_id]
+        return work
+
+    def finish(workflow: Any) -> None:
+        user_task("rate", {"score": 5, "comment": ""}, "reporter_id", 1)(workflow)
+        ended = workflow.get_tasks(state=TaskState.COMPLETED, spec_name="closed")
+        if not workflow.is_completed() or not ended:
+            raise RuntimeError("workflow did not end closed")
+
+    async def lifecycle(t: Timings) -> None:
+        wid, staff = await t.step("create", create())
+        await t.step("accept", step(wid, user_task("accept", {}, "assignee_id", staff)))
+        await t.step("check_in", step(wid, user_task("check_in", INSIDE, "assignee_id", staff)))
+        await t.step("photo", step(wid, add_photo(next(photo_ids))))
+        await t.step("complete", step(wid, user_task(
+            "complete", {"note": "bench: valve replaced"}, "assignee_id", staff)))
+        await t.step("rate", step(wid, finish))
+        cache.pop(wid, None)
+
+    try:
+        result = await measure(lifecycle, n, warmup)
+    finally:
+        await store.close()
+    result["note"] = f"serialized workflow {sum(sizes) / len(sizes) / 1024:.1f} KiB on average"
+    return result
+
+
+# ---- one case per process --------------------------------------------------------------------
+
+
+async def run_case(engine: str, url: str, n: int, warmup: int, workdir: Path) -> dict[str, Any]:
+    if engine == "ours":
+        return await run_ours(url, n, warmup, workdir)
+    if url.startswith("sqlite://"):
+        store: Any = SqliteStore(Path(url.removeprefix("sqlite://")))
+    else:
+        store = await PostgresStore.open(url)
+    return await run_spiff(store, n, warmup, reload=engine == "spiff_reload")
+
+
+def asyncpg_dsn(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1).split("?")[0]
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def postgres_reachable(url: str) -> str:
+    """Empty when we can create databases there, else why not."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2):
+            pass
+        asyncio.run(admin(url, "SELECT 1"))
+    except Exception as exc:  # any failure means: skip PostgreSQL, say why
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def spawn_case(engine: str, url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Run one case in a fresh interpreter so no case inherits another's caches or pools."""
+    out = workdir / f"{engine}.json"
+    subprocess.run(
+        [sys.executable, "-m", "tests.bench.bench_lifecycle", "case", "--engine", engine,
+         "--url", url, "--n", str(args.n), "--warmup", str(args.warmup),
+         "--workdir", str(workdir), "--out", str(out)],
+        cwd=ROOT, check=True, timeout=args.timeout,
+    )
+    return dict(json.loads(out.read_text()))
+
+
+def run_database(database: str, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    for engine, label in CASES:
+        if engine.startswith("spiff") and not spiff_installed():
+            continue
+        print(f"  {database}: {label} ...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="wuye-bench-") as tmp:
+            workdir = Path(tmp)
+            if database == "sqlite":
+                results[engine] = spawn_case(engine, f"sqlite://{workdir / 'bench.sqlite3'}",
+                                             args, workdir)
+                continue
+            name = f"wuye_bench_{os.getpid()}_{engine}"
+            asyncio.run(admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            asyncio.run(admin(args.postgres_url, f"CREATE DATABASE {name}"))
+            try:
+                results[engine] = spawn_case(engine, with_database(args.postgres_url, name),
+                                             args, workdir)
+            finally:
+                asyncio.run(admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    return results
+
+
+def spiff_installed() -> bool:
+    try:
+        from SpiffWorkflow.version import __version__
+    except ImportError:
+        return False
+    return str(__version__) == "3.2.0"
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def rate(result: dict[str, Any]) -> float:
+    return float(result["n"] / result["elapsed_s"])
+
+
+def print_table(database: str, results: dict[str, dict[str, Any]]) -> None:
+    labels = dict(CASES)
+    head = "".join(f"{s:>17}" for s in STEPS)
+    print(f"\n{database}: lifecycles/s, then p50 / p99 ms per step")
+    print(f"{'engine':<28}{'lifecycles/s':>13}{head}")
+    for engine, r in results.items():
+        cells = "".join(
+            f"{percentile(r['step_ms'][s], 50):>8.2f} /{percentile(r['step_ms'][s], 99):>7.2f}"
+            for s in STEPS
+        )
+        print(f"{labels[engine]:<28}{rate(r):>13.1f}{cells}")
+
+
+def rows_for(database: str, results: dict[str, dict[str, Any]], n: int) -> list[Row]:
+    labels = dict(CASES)
+    rows: list[Row] = []
+    for engine, r in results.items():
+        prefix = f"lifecycle {database} {labels[engine]}"
+        rows.append(Row(prefix, rate(r), "lifecycles/s", f"N={n}; {r['note']}"))
+        for s in STEPS:
+            p50, p99 = percentile(r["step_ms"][s], 50), percentile(r["step_ms"][s], 99)
+            rows.append(Row(f"{prefix} {s} p99", p99, "ms", f"p50 {p50:.2f} ms"))
+    if "ours" in results:
+        worst = max(STEPS, key=lambda s: percentile(results["ours"]["step_ms"][s], 99))
+        p99 = percentile(results["ours"]["step_ms"][worst], 99)
+        verdict = "ok" if p99 <= GOAL_P99_MS else "MISSED"
+        rows.append(Row(f"lifecycle {database} ours worst step p99", p99, "ms",
+                        f"{worst}; goal <= {GOAL_P99_MS:.0f} ms: {verdict}"))
+    if "ours" in results and "spiff" in results:
+        ratio = rate(results["ours"]) / rate(results["spiff"])
+        goal = f"goal >= {GOAL_RATIO:.0f}x on SQLite: " + ("ok" if ratio >= GOAL_RATIO else "MISSED")
+        extra = ""
+        if "spiff_reload" in results:
+            extra = f"; vs reload/step {rate(results['ours']) / rate(results['spiff_reload']):.2f}x"
+        rows.append(Row(f"lifecycle {database} ours / SpiffWorkflow", ratio, "x",
+                        (goal if database == "sqlite" else "no goal on PostgreSQL") + extra))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    """Run every case, print the side-by-side tables, return the figures as rows."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "case"])
+    parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_LIFECYCLES", DEFAULT_N)))
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
+    parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG))
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--engine", choices=[e for e, _ in CASES], default="ours")
+    parser.add_argument("--url", default="")
+    parser.add_argument("--workdir", default="")
+    parser.add_argument("--out", default="")
+    args = parser.parse_args(argv)
+    if args.command == "case":
+        result = asyncio.run(run_case(args.engine, args.url, args.n, args.warmup,
+                                      Path(args.workdir)))
+        Path(args.out).write_text(json.dumps(result))
+        return []
+
+    started = time.monotonic()
+    rows: list[Row] = []
+    if not spiff_installed():
+        rows.append(Row("lifecycle SpiffWorkflow", math.nan, "",
+                        "SpiffWorkflow 3.2.0 not installed: pip install -e '.[bench]'"))
+    print(f"lifecycle bench: N={args.n} lifecycles per case after {args.warmup} warm-up ones, "
+          f"sequential, one process per case", flush=True)
+    databases = ["sqlite"]
+    why_not = "--no-postgres" if args.no_postgres else postgres_reachable(args.postgres_url)
+    if why_not:
+        rows.append(Row("lifecycle postgres", math.nan, "", f"skipped: {why_not}"))
+    else:
+        databases.append("postgres")
+    for database in databases:
+        results = run_database(database, args)
+        print_table(database, results)
+        rows.extend(rows_for(database, results, args.n))
+    print(f"lifecycle bench took {time.monotonic() - started:.0f} s", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    for row in main():
+        print(row.format())

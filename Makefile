@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy server bot hardware_gateway templates_msg
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m tests.bench
 
 migrate: $(STAMP)

@@ -1,4 +1,4 @@
-"""What the bot answers, dispatched by message type and event; the dialogue plugs in here later."""
+"""What the bot answers, dispatched by message type and event; the dialogue is bot/chat.py."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from wechatpy.messages import BaseMessage
 
+from bot import chat, receipts
 from bot.protocol import event_name, scene_community_code
 from server.db.estate import Community
 from templates_msg import render_text
@@ -25,23 +26,31 @@ async def handle(message: BaseMessage, services: Any) -> str | None:
 
 
 async def on_text(message: BaseMessage, services: Any) -> str | None:
-    """Free text: until the dialogue exists, say what the bot can do."""
-    return render_text("help")
+    """Free text goes to the dialogue (binding, repair intake, queries, staff commands)."""
+    return await chat.reply_to_text(services, str(message.source), str(message.content or ""))
 
 
 async def on_voice(message: BaseMessage, services: Any) -> str | None:
     """Voice arrives with WeChat's speech recognition; treat it as the text it says."""
     if not (message.recognition or "").strip():
         return render_text("voice_unrecognized")
-    return await on_text(message, services)
+    return await chat.reply_to_text(services, str(message.source), str(message.recognition))
 
 
 async def on_image(message: BaseMessage, services: Any) -> str | None:
-    return render_text("received_image")
+    """A photo: fetched by MediaId (PicUrl is not to be trusted) into a report or a task."""
+    media_id = str(message.media_id or "")
+    return await chat.reply_to_image(services, str(message.source), media_id)
 
 
 async def on_location(message: BaseMessage, services: Any) -> str | None:
-    return render_text("received_location", label=message.label or "")
+    """A location message: a staff check-in, or the public spot of a resident's report."""
+    try:
+        lat, lng = float(message.location_x), float(message.location_y)
+    except (TypeError, ValueError):
+        return chat.bad_location()
+    label = str(message.label or "")
+    return await chat.reply_to_location(services, str(message.source), lat, lng, label)
 
 
 async def on_unsupported(message: BaseMessage, services: Any) -> str | None:
@@ -53,7 +62,11 @@ async def on_subscribe(message: BaseMessage, services: Any) -> str | None:
     """A new follower; a `community_<code>` QR scene names the estate they scanned at."""
     code = scene_community_code(getattr(message, "scene_id", None))
     community = await Community.get_or_none(code=code) if code else None
-    return render_text("welcome", community_name=community.name if community else "")
+    welcome = render_text("welcome", community_name=community.name if community else "")
+    if community is None:
+        return welcome
+    offer = await chat.offer_binding(services, str(message.source), community)
+    return f"{welcome}\n\n{offer}" if offer else welcome
 
 
 async def no_reply(message: BaseMessage, services: Any) -> str | None:
@@ -72,4 +85,8 @@ EVENT_HANDLERS: dict[str, Handler] = {
     "subscribe": on_subscribe,
     "subscribe_scan": on_subscribe,
     "scan": on_subscribe,
+    "templatesendjobfinish": receipts.on_template_finish,
+    "subscribe_msg_popup_event": receipts.on_subscribe_popup,
+    "subscribe_msg_change_event": receipts.on_subscribe_change,
+    "subscribe_msg_sent_event": receipts.on_subscribe_sent,
 }

@@ -118,11 +118,13 @@ def run_dev(settings: Settings) -> int:
         app.ctx.mqtt_address = address
         app.add_task(run_loops(app.ctx.services, stop), name="worker-loops")
         base = settings.own_base_url
+        simulator = f"{base}/simulator" if settings.wechat_emulated else "off (WECHAT_API_BASE set)"
         print(
             f"\n  wuye is running (embedded defaults)\n"
             f"  health:          {base}/healthz\n"
             f"  API description: {base}/openapi.json\n"
             f"  WeChat webhook:  {base}/wechat/official\n"
+            f"  chat simulator:  {simulator}\n"
             f"  WeChat emulator: {base}/_emulator/wechat/_calls\n"
             f"  SMS emulator:    {base}/_emulator/sms/_calls\n"
             f"  MQTT broker:     mqtt://{address.host}:{address.port}\n",

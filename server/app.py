@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse
 
 from bot.webhook import bp as webhook_bp
 from server.adapters.emulators import EmulatorState, emulator_blueprint
-from server.api import auth, estate, health, tasks
+from server.api import auth, estate, health, notify, simulator, tasks
 from server.api.errors import install_error_handler
 from server.metrics import METRICS
 from server.services import Services
@@ -32,6 +32,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
     app.blueprint(auth.bp)
     app.blueprint(estate.bp)
     app.blueprint(tasks.bp)
+    app.blueprint(notify.bp)
     if settings.wechat_emulated or settings.sms_emulated:
         # The built-in emulators stand in for whatever is left unset (CONTRACT.md, make run).
         state = EmulatorState(
@@ -39,6 +40,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
         )
         app.ctx.emulator_state = state
         app.blueprint(emulator_blueprint(state))
+    if settings.wechat_emulated:
+        app.blueprint(simulator.bp)  # the chat simulator plays WeChat: only against the emulator
     install_error_handler(app)
 
     if services is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,27 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "TZ_NAME": ("app", "tz_name"),
     "WUYE_SECRET_KEY": ("app", "secret_key"),
     "WUYE_MEDIA_DIR": ("app", "media_dir"),
+    "SMS_RECEIPT_TOKEN": ("notify", "sms_receipt_token"),
 }
 
 EMULATOR_PREFIX = "/_emulator"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The notification router's knobs ([notify] in config/default.toml)."""
+
+    quiet_start: time = time(22, 0)
+    quiet_end: time = time(7, 0)
+    sms_per_minute: int = 1
+    sms_per_hour: int = 5
+    sms_per_day: int = 10
+    sms_block_s: int = 3600
+    sms_receipt_token: str = ""
+    relay_batch: int = 200
+    relay_concurrency: int = 4
+    lease_s: float = 60.0
+    fanout_batch: int = 1000
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,9 @@ class Settings:
     token_ttl_s: int
     media_dir: Path
     demo_dir: Path
+    miniapp_templates: dict[str, str] = field(default_factory=dict)
+    wechat_subscribe_templates: dict[str, str] = field(default_factory=dict)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def own_base_url(self) -> str:
@@ -156,6 +178,35 @@ def load_settings(
         token_ttl_s=int(get("app", "token_ttl_s")),
         media_dir=path(str(get("app", "media_dir"))),
         demo_dir=path(str(get("app", "demo_dir"))),
+        miniapp_templates=dict(raw.get("miniapp", {}).get("templates", {})),
+        wechat_subscribe_templates=dict(raw["wechat"].get("subscribe_templates", {})),
+        notify=_notify_settings(raw.get("notify", {})),
+    )
+
+
+def _notify_settings(raw: dict[str, Any]) -> NotifySettings:
+    """[notify]: quiet hours as "HH:MM" in TZ_NAME, SMS limits per number, relay sizes."""
+    default = NotifySettings()
+
+    def clock(key: str, fallback: time) -> time:
+        value = raw.get(key)
+        return time.fromisoformat(str(value)) if value else fallback
+
+    def number(key: str, fallback: float) -> Any:
+        return type(fallback)(raw.get(key, fallback))
+
+    return NotifySettings(
+        quiet_start=clock("quiet_start", default.quiet_start),
+        quiet_end=clock("quiet_end", default.quiet_end),
+        sms_per_minute=number("sms_per_minute", default.sms_per_minute),
+        sms_per_hour=number("sms_per_hour", default.sms_per_hour),
+        sms_per_day=number("sms_per_day", default.sms_per_day),
+        sms_block_s=number("sms_block_s", default.sms_block_s),
+        sms_receipt_token=str(raw.get("sms_receipt_token", default.sms_receipt_token)),
+        relay_batch=number("relay_batch", default.relay_batch),
+        relay_concurrency=number("relay_concurrency", default.relay_concurrency),
+        lease_s=number("lease_s", default.lease_s),
+        fanout_batch=number("fanout_batch", default.fanout_batch),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,9 +57,7 @@ async def record_inbound(
     (subscribed flag, QR scene, start of the 48-hour customer-service window) changes in the same
     transaction, so a duplicate changes nothing at all.
     """
-    push = Inbound(
-        dedupe_key, openid, kind, content, received_at, opens_window, subscribed, scene
-    )
+    push = Inbound(dedupe_key, openid, kind, content, received_at, opens_window, subscribed, scene)
     return await _group_for_this_loop().submit(push)
 
 
@@ -87,7 +86,19 @@ class _GroupCommit:
             while self._waiting:
                 group = self._waiting[:MAX_GROUP]
                 del self._waiting[:MAX_GROUP]
-                await _settle(group)
+                try:
+                    await _settle(group)
+                except BaseException as exc:  # a bug or cancellation: never leave a push waiting
+                    group += self._waiting
+                    self._waiting.clear()
+                    for _, future in group:
+                        if future.done():
+                            continue
+                        if isinstance(exc, asyncio.CancelledError):
+                            future.cancel()
+                        else:
+                            future.set_exception(exc)
+                    raise
         finally:
             self._writer = None
 
@@ -119,9 +130,10 @@ async def _write(pushes: Sequence[Inbound]) -> list[bool]:
     """One transaction: insert the dedupe marks, then upsert the followers of the new pushes.
 
     Raw SQL on purpose: this runs for every push, and building the statements through the ORM's
-    query builder cost about twice the CPU of executing them. Rows are written in key order, so
-    two workers writing overlapping groups on PostgreSQL wait on each other in one order only
-    (no deadlock).
+    query builder cost about twice the CPU of executing them. Marks go in key order and
+    followers in openid order, so two workers writing overlapping groups on PostgreSQL do not
+    wait on each other in opposite orders (a deadlock it still detects fails the group, which
+    `_settle` then writes push by push).
     """
     ordered = sorted(range(len(pushes)), key=lambda i: pushes[i].dedupe_key)
     async with in_transaction() as conn:
@@ -145,14 +157,12 @@ async def _write(pushes: Sequence[Inbound]) -> list[bool]:
         for push in pushes:  # arrival order: the first copy of a key in the group is the new one
             fresh.append(push.dedupe_key in taken)
             taken.discard(push.dedupe_key)
-        for i in sorted(range(len(pushes)), key=lambda i: pushes[i].openid):
-            if fresh[i]:
-                await _upsert_follower(conn, pushes[i])
+        await _upsert_followers(conn, [p for p, new in zip(pushes, fresh, strict=True) if new])
     return fresh
 
 
-async def _upsert_follower(conn: BaseDBAsyncClient, push: Inbound) -> None:
-    """Create the follower or change only the fields this push speaks about (one statement)."""
+def _changed_columns(push: Inbound) -> tuple[str, ...]:
+    """The follower fields this push speaks about; the others keep their value."""
     changed = ["updated_at"]
     if push.opens_window:
         changed.append("last_inbound_at")
@@ -160,17 +170,45 @@ async def _upsert_follower(conn: BaseDBAsyncClient, push: Inbound) -> None:
         changed.append("subscribed")
     if push.scene is not None:
         changed.append("scene")
-    values: list[Any] = [
-        push.openid,
-        bool(push.subscribed),
-        push.scene or "",
-        push.received_at if push.opens_window else None,
-        push.received_at,
-    ]
+    return tuple(changed)
+
+
+async def _upsert_followers(conn: BaseDBAsyncClient, pushes: Sequence[Inbound]) -> None:
+    """Create each follower or change only the fields its push speaks about.
+
+    Distinct followers changing the same fields share one statement (a row may appear only once
+    in an upsert on PostgreSQL); a follower with several pushes in the group gets them one by one
+    in arrival order, so the last one wins as it would have alone.
+    """
+    counts = Counter(push.openid for push in pushes)
+    by_openid = sorted(pushes, key=lambda p: p.openid)  # stable: arrival order per follower
+    shared: dict[tuple[str, ...], list[Inbound]] = {}
+    for push in by_openid:
+        if counts[push.openid] == 1:
+            shared.setdefault(_changed_columns(push), []).append(push)
+    for columns, group in shared.items():
+        await _upsert(conn, group, columns)
+    for push in by_openid:
+        if counts[push.openid] > 1:
+            await _upsert(conn, [push], _changed_columns(push))
+
+
+async def _upsert(
+    conn: BaseDBAsyncClient, pushes: Sequence[Inbound], columns: tuple[str, ...]
+) -> None:
+    values: list[Any] = []
+    for push in pushes:
+        values += [
+            push.openid,
+            bool(push.subscribed),
+            push.scene or "",
+            push.received_at if push.opens_window else None,
+            push.received_at,
+        ]
     await conn.execute_query_dict(
-        _insert_sql(conn, WechatUser._meta.db_table, _FOLLOWER_COLUMNS, 1)
+        _insert_sql(conn, WechatUser._meta.db_table, _FOLLOWER_COLUMNS, len(pushes))
         + " ON CONFLICT (openid) DO UPDATE SET "
-        + ", ".join(f"{column} = EXCLUDED.{column}" for column in changed),
+        + ", ".join(f"{column} = EXCLUDED.{column}" for column in columns),
         values,
     )
 

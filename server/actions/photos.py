@@ -52,3 +52,9 @@ async def store_photo(content: bytes, *, media_dir: Path, uploaded_by_kind: str,
     return await Photo.create(sha256=digest, content_type=content_type, size=len(content),
                               uploaded_by_kind=uploaded_by_kind, uploaded_by_id=uploaded_by_id,
                               created_at=now)
+
+
+async def attach_photo(photo: Photo, task_id: int) -> None:
+    """Attach a stored photo to a task (chat photos sent after the task exists)."""
+    photo.task_id = task_id
+    await photo.save(update_fields=["task_id"])

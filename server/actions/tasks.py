@@ -476,3 +476,28 @@ async def _effects(task: Task, defn: ProcessDefinition, effects: tuple[str, ...]
         for to in await who(task):
             await enqueue(kind, to, values, key=f"event:{event_id[0]}:{kind}:{to.kind}:{to.id}",
                           now=now)
+
+
+# ---------------------------------------------------------------------------- visit time
+
+
+async def set_visit_time(ref: str, resident: Resident, text: str, now: datetime, *,
+                         window: tuple[datetime, datetime] | None = None) -> Task:
+    """The reporter's preferred visit time, given after the report: stored and audited."""
+    task_id = parse_ref(ref)
+    if task_id is None:
+        raise TaskRefused("no_such_task", ref)
+    async with in_transaction():
+        task = await Task.filter(id=task_id).select_for_update().first()
+        if task is None or task.reporter_id != resident.id:  # type: ignore[attr-defined]
+            raise TaskRefused("no_such_task", ref)
+        await task.fetch_related("process")
+        if task.state in definition_of(task.process).final_states:
+            raise TaskRefused("wrong_state", f"{ref} is {task.state}")
+        task.visit_time = text[:64]
+        task.updated_at = now
+        await task.save(update_fields=["visit_time", "updated_at"])
+        data = {"from": window[0].isoformat(), "to": window[1].isoformat()} if window else {}
+        await _event(task, "visit_time", task.state, task.state, Actor.of_resident(resident), now,
+                     note=text[:64], data=data)
+    return task

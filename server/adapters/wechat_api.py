@@ -256,6 +256,28 @@ class WechatApi:
         )
         return result
 
+    async def send_subscribe_biz(
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, str],
+        *,
+        miniprogram: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Official-account subscription notification (订阅通知): one send per popup accept."""
+        # https://developers.weixin.qq.com/doc/service/api/notify/notify/api_sendnewsubscribemsg.html
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if miniprogram is not None:
+            body["miniprogram"] = miniprogram
+        result: dict[str, Any] = await self._call(
+            "POST", "/cgi-bin/message/subscribe/bizsend", body=body
+        )
+        return result
+
     async def code_to_session(self, code: str) -> dict[str, Any]:
         """Exchange a single-use wx.login code for openid, session_key and maybe unionid."""
         # jscode2session authenticates with appid+secret itself; it needs no access_token.

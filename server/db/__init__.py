@@ -17,6 +17,7 @@ MODEL_MODULES = [
     "server.db.inbound",
     "server.db.tasks",
     "server.db.outbox",
+    "server.db.access",
 ]
 
 
@@ -36,9 +37,13 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 def _with_options(url: str) -> str:
-    """SQLite: WAL and a busy timeout so a web process and a worker can share the file."""
+    """SQLite: WAL so a web process and a worker share the file (tortoise's busy timeout is 5 s).
+
+    synchronous=NORMAL is SQLite's advice for WAL: no corruption on power loss, at worst the
+    last commits are lost; the embedded database is for one machine, production uses PostgreSQL.
+    """
     if url.startswith("sqlite://") and "?" not in url:
-        return url + "?journal_mode=WAL&journal_size_limit=16384&foreign_keys=ON"
+        return url + "?journal_mode=WAL&synchronous=NORMAL&journal_size_limit=16384&foreign_keys=ON"
     return url
 
 

@@ -113,7 +113,8 @@ async def test_image_is_acknowledged(build: Callable[..., Any], mode: str) -> No
     app, wechat = build(mode)
     response = await wechat.post(app.asgi_client, wechat.image(OPENID))
     reply = wechat.read_reply(response.body)
-    assert reply is not None and reply["Content"] == render_text("received_image")
+    # the emulator holds no media "media_image_1": the bot asks for the photo again
+    assert reply is not None and reply["Content"] == render_text("photo_unavailable")
     assert (await InboundMessage.get(openid=OPENID)).kind == "image"
 
 
@@ -121,7 +122,8 @@ async def test_voice_uses_wechat_recognition(build: Callable[..., Any], mode: st
     app, wechat = build(mode)
     response = await wechat.post(app.asgi_client, wechat.voice(OPENID, "三号楼漏水了"))
     reply = wechat.read_reply(response.body)
-    assert reply is not None and reply["Content"] == render_text("help")
+    typed = await wechat.post(app.asgi_client, wechat.text(OPENID + "x", "三号楼漏水了"))
+    assert reply is not None and reply["Content"] == wechat.read_reply(typed.body)["Content"]
     inbound = await InboundMessage.get(openid=OPENID)
     assert (inbound.kind, inbound.content) == ("voice", "三号楼漏水了")
 
@@ -141,7 +143,7 @@ async def test_location_message_is_acknowledged_with_its_label(
     response = await wechat.post(app.asgi_client, xml)
     reply = wechat.read_reply(response.body)
     assert reply is not None
-    assert reply["Content"] == render_text("received_location", label="广州市天河区某小区")
+    assert "广州市天河区某小区" in reply["Content"]
     inbound = await InboundMessage.get(openid=OPENID)
     assert inbound.kind == "location"
     assert inbound.content.startswith("23.134521,113.358803")
@@ -176,7 +178,7 @@ async def test_subscribe_by_community_qr_names_the_community(
     response = await wechat.post(app.asgi_client, wechat.subscribe(OPENID, "community_sunny"))
     reply = wechat.read_reply(response.body)
     assert reply is not None
-    assert reply["Content"] == render_text("welcome", community_name="阳光花园")
+    assert reply["Content"].startswith(render_text("welcome", community_name="阳光花园"))
     assert "阳光花园" in reply["Content"]
     follower = await WechatUser.get(openid=OPENID)
     assert (follower.subscribed, follower.scene) == (True, "community_sunny")
@@ -208,7 +210,7 @@ async def test_scan_by_follower_is_welcomed_and_records_scene(
     response = await wechat.post(app.asgi_client, wechat.scan(OPENID, "community_sunny"))
     reply = wechat.read_reply(response.body)
     assert reply is not None
-    assert reply["Content"] == render_text("welcome", community_name="阳光花园")
+    assert reply["Content"].startswith(render_text("welcome", community_name="阳光花园"))
     assert (await WechatUser.get(openid=OPENID)).scene == "community_sunny"
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from server.db.tasks import Task, TaskEvent
 from server.workers.outbox import relay_once
@@ -11,6 +12,13 @@ from tests.support.seed import bearer, seed_estate, token_for
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 INSIDE = {"lat": 30.2891, "lng": 120.1212, "accuracy": 15}
 OUTSIDE = {"lat": 30.3050, "lng": 120.1500, "accuracy": 15}
+
+
+def tomorrow_noon() -> datetime:
+    """A relay time outside quiet hours (22:00-07:00), when non-urgent messages go out too."""
+    tz = ZoneInfo("Asia/Shanghai")
+    day = datetime.now(tz).date() + timedelta(days=1)
+    return datetime.combine(day, time(12, 0), tzinfo=tz).astimezone(UTC)
 
 
 async def create_repair(app, settings, estate, **extra):
@@ -55,7 +63,7 @@ async def test_full_repair_lifecycle_through_the_api(app, settings, services, we
     _, r = await post(f"/api/v1/tasks/{ref}/complete", json={"note": "换了阀门"}, headers=staff)
     assert r.json["state"] == "completed"
 
-    await relay_once(services)
+    await relay_once(services, now=tomorrow_noon())  # rate_request is not sent in quiet hours
     assert wechat_calls.calls(openid="o_res_a")[-1]["payload"]["template_id"] == "tmpl_rate_request"
     resident = bearer(token_for(settings, "resident", estate.resident_a.id))
     _, r = await post(f"/api/v1/tasks/{ref}/rate", json={"score": 5, "comment": "很快"},

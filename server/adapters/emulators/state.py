@@ -75,6 +75,8 @@ class EmulatorState:
     used_phone_codes: set[str] = field(default_factory=set)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     sms_nonces: dict[str, float] = field(default_factory=dict)
+    # (openid, client_msg_id) -> (msgid, first send time): template sends WeChat dedupes.
+    template_client_ids: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
 
     # -- control (WeChat) -----------------------------------------------------------------------
 
@@ -173,7 +175,7 @@ class EmulatorState:
     # -- views ----------------------------------------------------------------------------------
 
     def calls(self, kind: str | None = None, openid: str | None = None) -> list[dict[str, Any]]:
-        """Accepted WeChat sends (kind template/custom/subscribe), oldest first."""
+        """Accepted WeChat sends (kind template/custom/subscribe/bizsend), oldest first."""
         return [
             call
             for call in self.sends

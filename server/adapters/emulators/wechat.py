@@ -26,6 +26,7 @@ from server.adapters.emulators.state import (
 
 PREFIX = "/_emulator/wechat"
 TOKEN_PATHS = frozenset({"/cgi-bin/stable_token", "/cgi-bin/token"})
+CLIENT_MSG_ID_WINDOW_S = 600  # template/send dedupes openid + client_msg_id for 10 minutes
 
 ERRMSG = {
     -1: "system error",
@@ -144,7 +145,15 @@ def wechat_blueprint(state: EmulatorState) -> Blueprint:
         refused = _check_touser(state, body) or _check_template(body, limits=None)
         if refused:
             return refused
+        # "对于同一个openid + client_msg_id, 只发送一条消息, 10分钟有效": a retried send with the
+        # same client_msg_id within 10 minutes is answered with the first msgid, not sent again.
+        dedupe = (body["touser"], str(body.get("client_msg_id") or ""))
+        first = state.template_client_ids.get(dedupe) if dedupe[1] else None
+        if first is not None and state.clock() - first[1] < CLIENT_MSG_ID_WINDOW_S:
+            return {"errcode": 0, "errmsg": "ok", "msgid": first[0]}
         msgid = _record(state, "template", appid, body)
+        if dedupe[1]:
+            state.template_client_ids[dedupe] = (msgid, state.clock())
         return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
     @api("/cgi-bin/message/custom/send", "POST")
@@ -172,6 +181,18 @@ def wechat_blueprint(state: EmulatorState) -> Blueprint:
         if refused:
             return refused
         msgid = _record(state, "subscribe", appid, body)
+        return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
+
+    @api("/cgi-bin/message/subscribe/bizsend", "POST")
+    def subscribe_bizsend(request: Request, appid: str | None) -> Reply:
+        # Official-account subscription notification: same typed-value limits as subscribe/send.
+        body = _body(request)
+        if body is None:
+            return _error(47001)
+        refused = _check_touser(state, body) or _check_template(body, limits=SUBSCRIBE_LIMITS)
+        if refused:
+            return refused
+        msgid = _record(state, "bizsend", appid, body)
         return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
     @api("/cgi-bin/media/get", "GET")

@@ -33,7 +33,11 @@ async def on_template_finish(message: BaseMessage, services: Any) -> str | None:
     'failed: system failed'; the msgid is the one template/send returned."""
     status = str(getattr(message, "status", "") or "")
     await record_receipt(
-        "template", str(message.id or ""), ok=status == "success", status=status, now=_now(),
+        "template",
+        str(message.id or ""),
+        ok=status == "success",
+        status=status,
+        now=_now(),
         raw={"openid": str(message.source), "status": status},
     )
     return None
@@ -65,7 +69,11 @@ async def on_subscribe_sent(message: BaseMessage, services: Any) -> str | None:
         code = str(item.get("ErrorCode") or "0")
         status = str(item.get("ErrorStatus") or ("success" if code == "0" else code))
         await record_receipt(
-            "subscribe", str(item.get("MsgID") or ""), ok=code == "0", status=status,
-            now=_now(), raw={"openid": str(message.source), **item},
+            "subscribe",
+            str(item.get("MsgID") or ""),
+            ok=code == "0",
+            status=status,
+            now=_now(),
+            raw={"openid": str(message.source), **item},
         )
     return None

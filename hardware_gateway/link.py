@@ -6,6 +6,7 @@ device has its own user, and the broker's ACL limits it to its own topics (docs/
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -57,6 +58,9 @@ def client(
         will=will,
         timeout=timeout,
         clean_session=True,
+        # Small packets must leave at once: with Nagle's algorithm a PUBACK waits for the
+        # peer's delayed ACK (~40 ms each way), which alone would eat most of the 300 ms.
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
     )
 
 

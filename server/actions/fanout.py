@@ -41,10 +41,16 @@ def broadcast_subject(broadcast_id: int) -> str:
     return f"broadcast:{broadcast_id}"
 
 
-async def create_broadcast(kind: str, values: dict[str, Any], *, key: str, now: datetime,
-                           community_ids: list[int] | None = None,
-                           relations: list[str] | None = None,
-                           urgent: bool = False) -> Broadcast:
+async def create_broadcast(
+    kind: str,
+    values: dict[str, Any],
+    *,
+    key: str,
+    now: datetime,
+    community_ids: list[int] | None = None,
+    relations: list[str] | None = None,
+    urgent: bool = False,
+) -> Broadcast:
     """Queue one message for every resident of the audience: one row, whatever the audience size.
 
     `key` makes a retried request a no-op (the first broadcast is returned). `urgent` sends it
@@ -60,8 +66,13 @@ async def create_broadcast(kind: str, values: dict[str, Any], *, key: str, now: 
         audience["relations"] = sorted(set(relations))
     broadcast, _ = await Broadcast.get_or_create(
         idempotency_key=key[:128],
-        defaults={"kind": kind, "values": values, "audience": audience, "urgent": urgent,
-                  "created_at": now},
+        defaults={
+            "kind": kind,
+            "values": values,
+            "audience": audience,
+            "urgent": urgent,
+            "created_at": now,
+        },
     )
     return broadcast
 
@@ -71,7 +82,8 @@ def audience_query(audience: dict[str, Any]) -> QuerySet[Resident]:
     residents = Resident.all()
     if "community_ids" in audience:
         residents = residents.filter(
-            bindings__room__community_id__in=audience["community_ids"] or [0])
+            bindings__room__community_id__in=audience["community_ids"] or [0]
+        )
     if audience.get("relations"):
         residents = residents.filter(bindings__relation__in=audience["relations"])
     # A resident bound to two rooms of the audience is one recipient.
@@ -92,17 +104,23 @@ async def expand_once(now: datetime, *, owner: str, lease_s: float, batch: int) 
 
 async def _expand(broadcast: Broadcast, now: datetime, batch: int) -> int:
     people = await (
-        audience_query(broadcast.audience).filter(id__gt=broadcast.cursor).order_by("id")
-        .limit(batch).values("id", "openid", "miniapp_openid", "phone")
+        audience_query(broadcast.audience)
+        .filter(id__gt=broadcast.cursor)
+        .order_by("id")
+        .limit(batch)
+        .values("id", "openid", "miniapp_openid", "phone")
     )
     rows = [
         outbox_row(
             broadcast.kind,
-            Recipient("resident", p["id"], p["openid"] or "", p["phone"] or "",
-                      p["miniapp_openid"] or ""),
+            Recipient(
+                "resident", p["id"], p["openid"] or "", p["phone"] or "", p["miniapp_openid"] or ""
+            ),
             broadcast.values,
             key=f"broadcast:{broadcast.id}:resident:{p['id']}",
-            now=now, subject=broadcast_subject(broadcast.id), urgent=broadcast.urgent,
+            now=now,
+            subject=broadcast_subject(broadcast.id),
+            urgent=broadcast.urgent,
         )
         for p in people
     ]

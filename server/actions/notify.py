@@ -50,7 +50,10 @@ SMS_LIMIT_CODE = "isv.BUSINESS_LIMIT_CONTROL"
 # The only SendSms failures that prove the request never reached Aliyun: the connection itself
 # failed. A read timeout may come after Aliyun accepted the SMS, so it is not retried.
 _NOT_CONNECTED = (
-    "NewConnectionError", "Connection refused", "ConnectTimeout", "Failed to establish",
+    "NewConnectionError",
+    "Connection refused",
+    "ConnectTimeout",
+    "Failed to establish",
 )
 # Consent answers: wx.requestSubscribeMessage results and the official account's popup events.
 CONSENT_ANSWERS = frozenset({"accept", "reject", "ban", "filter"})
@@ -87,7 +90,10 @@ class Recipient:
     @classmethod
     def of_resident(cls, resident: Resident) -> Recipient:
         return cls(
-            "resident", resident.id, resident.openid or "", resident.phone,
+            "resident",
+            resident.id,
+            resident.openid or "",
+            resident.phone,
             resident.miniapp_openid or "",
         )
 
@@ -101,20 +107,44 @@ def task_subject(values: dict[str, Any]) -> str:
     return f"task:{ref}" if ref else ""
 
 
-def outbox_row(kind: str, to: Recipient, values: dict[str, Any], *, key: str, now: datetime,
-               subject: str | None = None, urgent: bool | None = None) -> OutboxMessage:
+def outbox_row(
+    kind: str,
+    to: Recipient,
+    values: dict[str, Any],
+    *,
+    key: str,
+    now: datetime,
+    subject: str | None = None,
+    urgent: bool | None = None,
+) -> OutboxMessage:
     """An unsaved outbox row (enqueue saves one, a broadcast bulk-inserts a batch)."""
     return OutboxMessage(
-        idempotency_key=key[:128], kind=kind, recipient_kind=to.kind, recipient_id=to.id,
-        openid=to.openid, miniapp_openid=to.miniapp_openid, phone=to.phone,
+        idempotency_key=key[:128],
+        kind=kind,
+        recipient_kind=to.kind,
+        recipient_id=to.id,
+        openid=to.openid,
+        miniapp_openid=to.miniapp_openid,
+        phone=to.phone,
         urgent=bool(catalog()[kind].get("urgent")) if urgent is None else urgent,
-        values=values, subject=(task_subject(values) if subject is None else subject)[:40],
-        skip_channels=[], next_attempt_at=now, created_at=now,
+        values=values,
+        subject=(task_subject(values) if subject is None else subject)[:40],
+        skip_channels=[],
+        next_attempt_at=now,
+        created_at=now,
     )
 
 
-async def enqueue(kind: str, to: Recipient, values: dict[str, Any], *, key: str,
-                  now: datetime, subject: str | None = None, urgent: bool | None = None) -> bool:
+async def enqueue(
+    kind: str,
+    to: Recipient,
+    values: dict[str, Any],
+    *,
+    key: str,
+    now: datetime,
+    subject: str | None = None,
+    urgent: bool | None = None,
+) -> bool:
     """Write one outbox row; call it inside the transaction of the change that caused it.
 
     `key` is the idempotency key: the same cause queued twice is kept once. Returns False when
@@ -158,8 +188,13 @@ async def followers_of(messages: Iterable[OutboxMessage]) -> dict[str, WechatUse
     return {u.openid: u for u in await WechatUser.filter(openid__in=openids)}
 
 
-async def deliver(message: OutboxMessage, services: Any, now: datetime, *,
-                  followers: dict[str, WechatUser] | None = None) -> None:
+async def deliver(
+    message: OutboxMessage,
+    services: Any,
+    now: datetime,
+    *,
+    followers: dict[str, WechatUser] | None = None,
+) -> None:
     """Try each allowed channel in order; definitive refusals fall through, transient ones retry.
 
     Changes `message` in memory; the relay writes it. Non-urgent kinds wait out quiet hours.
@@ -169,8 +204,9 @@ async def deliver(message: OutboxMessage, services: Any, now: datetime, *,
         await _settle_interrupted_sms(message, now)
         return
     if not message.urgent:
-        until = quiet_until(now, ZoneInfo(settings.tz_name), settings.notify.quiet_start,
-                            settings.notify.quiet_end)
+        until = quiet_until(
+            now, ZoneInfo(settings.tz_name), settings.notify.quiet_start, settings.notify.quiet_end
+        )
         if until is not None:
             message.next_attempt_at = until
             return
@@ -189,8 +225,14 @@ async def deliver(message: OutboxMessage, services: Any, now: datetime, *,
     template_id = settings.wechat_templates.get(message.kind)
     sms_code = settings.sms_templates.get(message.kind) if rendered.sms_params else None
     targets = subscribe_targets(message, settings)
-    order = channel_order(reach, now, has_template=bool(template_id), has_sms=bool(sms_code),
-                          has_subscribe=bool(targets), skip=message.skip_channels)
+    order = channel_order(
+        reach,
+        now,
+        has_template=bool(template_id),
+        has_sms=bool(sms_code),
+        has_subscribe=bool(targets),
+        skip=message.skip_channels,
+    )
     errors = [message.last_error] if message.last_error and message.skip_channels else []
     for channel in order:
         if channel == "custom":
@@ -262,12 +304,15 @@ async def _send_custom(message: OutboxMessage, rendered: Rendered, services: Any
     return Outcome(sent=True)
 
 
-async def _send_template(message: OutboxMessage, rendered: Rendered, services: Any,
-                         template_id: str) -> Outcome:
+async def _send_template(
+    message: OutboxMessage, rendered: Rendered, services: Any, template_id: str
+) -> Outcome:
     settings = services.settings
     try:
         result = await services.wechat.send_template(
-            message.openid, template_id, rendered.template_fields,
+            message.openid,
+            template_id,
+            rendered.template_fields,
             miniprogram={"appid": settings.miniapp_appid, "pagepath": rendered.page},
             client_msg_id=client_msg_id(message),
         )
@@ -300,8 +345,13 @@ def subscribe_targets(message: OutboxMessage, settings: Any) -> list[tuple[str, 
     return targets
 
 
-async def _send_subscribe(message: OutboxMessage, rendered: Rendered, services: Any,
-                          targets: list[tuple[str, str, str]], now: datetime) -> Outcome:
+async def _send_subscribe(
+    message: OutboxMessage,
+    rendered: Rendered,
+    services: Any,
+    targets: list[tuple[str, str, str]],
+    now: datetime,
+) -> Outcome:
     errors = []
     for app, openid, template_id in targets:
         if not await take_authorization(app, openid, template_id):
@@ -309,18 +359,25 @@ async def _send_subscribe(message: OutboxMessage, rendered: Rendered, services: 
         try:
             if app == "miniapp":
                 result = await services.miniapp.send_subscribe(
-                    openid, template_id, rendered.subscribe_fields, page=rendered.page or None)
+                    openid, template_id, rendered.subscribe_fields, page=rendered.page or None
+                )
             else:
                 result = await services.wechat.send_subscribe_biz(
-                    openid, template_id, rendered.subscribe_fields,
-                    miniprogram={"appid": services.settings.miniapp_appid,
-                                 "pagepath": rendered.page})
+                    openid,
+                    template_id,
+                    rendered.subscribe_fields,
+                    miniprogram={
+                        "appid": services.settings.miniapp_appid,
+                        "pagepath": rendered.page,
+                    },
+                )
         except WechatApiError as exc:
             if exc.errcode == 43101:
                 # The user holds no authorization after all (revoked in settings, or a report
                 # we counted twice): believe WeChat.
                 await SubscribeAuthorization.filter(
-                    app=app, openid=openid, template_id=template_id).update(remaining=0)
+                    app=app, openid=openid, template_id=template_id
+                ).update(remaining=0)
             else:
                 await _give_back(app, openid, template_id)
             if exc.transient:
@@ -342,7 +399,8 @@ async def take_authorization(app: str, openid: str, template_id: str) -> bool:
 async def _give_back(app: str, openid: str, template_id: str) -> None:
     # The send did not happen (busy, bad data): the authorization was not used up.
     await SubscribeAuthorization.filter(app=app, openid=openid, template_id=template_id).update(
-        remaining=F("remaining") + 1)
+        remaining=F("remaining") + 1
+    )
 
 
 # -- sms --------------------------------------------------------------------------------------
@@ -353,8 +411,9 @@ def sms_out_id(message: OutboxMessage) -> str:
     return f"ob{message.id}"
 
 
-async def _send_sms(message: OutboxMessage, rendered: Rendered, services: Any, code: str,
-                    now: datetime) -> Outcome:
+async def _send_sms(
+    message: OutboxMessage, rendered: Rendered, services: Any, code: str, now: datetime
+) -> Outcome:
     settings = services.settings
     limit = await _take_sms_slot(services, message.phone, now)
     if limit is not None:
@@ -363,20 +422,23 @@ async def _send_sms(message: OutboxMessage, rendered: Rendered, services: Any, c
     # At-most-once: commit "an SMS may be on its way" before asking Aliyun (SendSms is not
     # idempotent). If this relay dies now, nobody sends it again (docstring above).
     marked = await OutboxMessage.filter(id=message.id, lock_owner=message.lock_owner).update(
-        status="sending", channel="sms", sms_out_id=out_id)
+        status="sending", channel="sms", sms_out_id=out_id
+    )
     if not marked:
         raise LeaseLost(message.id)
     message.status, message.channel, message.sms_out_id = "sending", "sms", out_id
     try:
-        biz_id = await services.sms.send(message.phone, code, rendered.sms_params or {},
-                                         out_id=out_id)
+        biz_id = await services.sms.send(
+            message.phone, code, rendered.sms_params or {}, out_id=out_id
+        )
     except SmsError as exc:
         message.status, message.channel = "pending", ""
         if exc.code == SMS_LIMIT_CODE:
             # Aliyun's per-number flow control: stop asking for this number for a while rather
             # than retrying into the same wall (every retry counts against the quota).
-            await services.redis.set(_sms_key(settings, message.phone, "blocked"), "1",
-                                     ex=settings.notify.sms_block_s)
+            await services.redis.set(
+                _sms_key(settings, message.phone, "blocked"), "1", ex=settings.notify.sms_block_s
+            )
             return Outcome(error=str(exc))
         if exc.code == "SDK.HttpError" and not any(s in exc.message for s in _NOT_CONNECTED):
             return Outcome(error=str(exc), unknown=True)
@@ -422,7 +484,8 @@ async def _settle_interrupted_sms(message: OutboxMessage, now: datetime) -> None
     message.status = "unconfirmed"
     message.last_error = (
         "the relay stopped during an SMS send: not sent again (at-most-once), "
-        "waiting for Aliyun's receipt")
+        "waiting for Aliyun's receipt"
+    )
 
 
 def _sms_receipt_status(ok: bool) -> str:
@@ -432,8 +495,15 @@ def _sms_receipt_status(ok: bool) -> str:
 # ---------------------------------------------------------------------------- receipts
 
 
-async def record_receipt(channel: str, external_id: str, *, ok: bool, status: str,
-                         now: datetime, raw: dict[str, Any] | None = None) -> bool:
+async def record_receipt(
+    channel: str,
+    external_id: str,
+    *,
+    ok: bool,
+    status: str,
+    now: datetime,
+    raw: dict[str, Any] | None = None,
+) -> bool:
     """Keep a delivery report once and apply it to its message; False for a duplicate.
 
     channel: template (TEMPLATESENDJOBFINISH, by msgid), subscribe (subscribe_msg_sent_event, by
@@ -444,8 +514,13 @@ async def record_receipt(channel: str, external_id: str, *, ok: bool, status: st
     try:
         async with in_transaction():
             receipt = await DeliveryReceipt.create(
-                channel=channel, external_id=external_id[:64], ok=ok, status=status[:64],
-                payload=raw or {}, received_at=now)
+                channel=channel,
+                external_id=external_id[:64],
+                ok=ok,
+                status=status[:64],
+                payload=raw or {},
+                received_at=now,
+            )
     except IntegrityError:
         return False
     await apply_receipts([receipt], now)
@@ -458,13 +533,18 @@ async def apply_receipts(receipts: Iterable[DeliveryReceipt], now: datetime) -> 
     for receipt in receipts:
         column = "sms_out_id" if receipt.channel == "sms" else "msgid"
         async with in_transaction():
-            row = await OutboxMessage.filter(
-                Q(**{column: receipt.external_id}) & Q(lock_owner__isnull=True)
-            ).select_for_update().first()
+            row = (
+                await OutboxMessage.filter(
+                    Q(**{column: receipt.external_id}) & Q(lock_owner__isnull=True)
+                )
+                .select_for_update()
+                .first()
+            )
             if row is None:
                 continue
             taken = await DeliveryReceipt.filter(id=receipt.id, applied_at__isnull=True).update(
-                applied_at=now)
+                applied_at=now
+            )
             if not taken:
                 continue
             changes = receipt_changes(row, receipt, now)
@@ -488,8 +568,7 @@ async def apply_waiting_receipts(messages: Iterable[OutboxMessage], now: datetim
     return await apply_receipts(waiting, now) if waiting else 0
 
 
-def receipt_changes(row: OutboxMessage, receipt: DeliveryReceipt,
-                    now: datetime) -> dict[str, Any]:
+def receipt_changes(row: OutboxMessage, receipt: DeliveryReceipt, now: datetime) -> dict[str, Any]:
     """What a receipt means for its message: delivered, or (WeChat) fall back to the next one."""
     if row.channel != receipt.channel or row.status not in ("sent", "sending", "unconfirmed"):
         return {"receipt": receipt.status[:64]}
@@ -497,12 +576,17 @@ def receipt_changes(row: OutboxMessage, receipt: DeliveryReceipt,
         return {"status": "delivered", "receipt": receipt.status[:64], "delivered_at": now}
     error = f"{receipt.channel} receipt: {receipt.status}"
     if receipt.channel == "sms":
-        return {"status": "failed", "receipt": receipt.status[:64],
-                "last_error": (f"{row.last_error}; {error}" if row.last_error else error)[-2000:]}
+        return {
+            "status": "failed",
+            "receipt": receipt.status[:64],
+            "last_error": (f"{row.last_error}; {error}" if row.last_error else error)[-2000:],
+        }
     # 'failed: user block' (the user blocked our template messages) or 'failed: system failed':
     # the person did not get it, so the next channel tries.
     return {
-        "status": "pending", "receipt": receipt.status[:64], "next_attempt_at": now,
+        "status": "pending",
+        "receipt": receipt.status[:64],
+        "next_attempt_at": now,
         "skip_channels": [*row.skip_channels, receipt.channel],
         "last_error": (f"{row.last_error}; {error}" if row.last_error else error)[-2000:],
     }
@@ -511,8 +595,9 @@ def receipt_changes(row: OutboxMessage, receipt: DeliveryReceipt,
 # ---------------------------------------------------------------------------- consent
 
 
-async def record_consent(app: str, openid: str, answers: dict[str, str], now: datetime, *,
-                         grants: bool = True) -> dict[str, int]:
+async def record_consent(
+    app: str, openid: str, answers: dict[str, str], now: datetime, *, grants: bool = True
+) -> dict[str, int]:
     """Record subscribe answers per template id; returns the sends left per template.
 
     accept grants one more send when `grants` (a popup or wx.requestSubscribeMessage: each accept
@@ -525,8 +610,11 @@ async def record_consent(app: str, openid: str, answers: dict[str, str], now: da
             continue
         async with in_transaction():
             row, _ = await SubscribeAuthorization.get_or_create(
-                app=app, openid=openid, template_id=template_id[:128],
-                defaults={"remaining": 0, "status": answer, "updated_at": now})
+                app=app,
+                openid=openid,
+                template_id=template_id[:128],
+                defaults={"remaining": 0, "status": answer, "updated_at": now},
+            )
             row = await SubscribeAuthorization.filter(id=row.id).select_for_update().get()
             if answer == "accept":
                 row.remaining += 1 if grants else 0
@@ -553,11 +641,19 @@ def delivery_view(row: OutboxMessage, tz: ZoneInfo) -> dict[str, Any]:
         return value.astimezone(tz).isoformat() if value else None
 
     return {
-        "id": row.id, "kind": row.kind, "recipient_kind": row.recipient_kind,
-        "recipient_id": row.recipient_id, "status": row.status, "channel": row.channel,
-        "attempts": row.attempts, "receipt": row.receipt, "last_error": row.last_error,
-        "created_at": at(row.created_at), "next_attempt_at": at(row.next_attempt_at),
-        "sent_at": at(row.sent_at), "delivered_at": at(row.delivered_at),
+        "id": row.id,
+        "kind": row.kind,
+        "recipient_kind": row.recipient_kind,
+        "recipient_id": row.recipient_id,
+        "status": row.status,
+        "channel": row.channel,
+        "attempts": row.attempts,
+        "receipt": row.receipt,
+        "last_error": row.last_error,
+        "created_at": at(row.created_at),
+        "next_attempt_at": at(row.next_attempt_at),
+        "sent_at": at(row.sent_at),
+        "delivered_at": at(row.delivered_at),
     }
 
 

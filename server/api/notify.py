@@ -68,7 +68,9 @@ async def sms_receipts(request: Request) -> HTTPResponse:
         if not out_id:
             continue  # not one of ours: we always send an OutId
         await record_receipt(
-            "sms", out_id, ok=report.get("success") is True,
+            "sms",
+            out_id,
+            ok=report.get("success") is True,
             status=str(report.get("err_code") or ("DELIVERED" if report.get("success") else "")),
             now=now,
             raw={k: report.get(k) for k in ("biz_id", "err_code", "err_msg", "report_time")},
@@ -84,11 +86,18 @@ SUBSCRIPTIONS_BODY: dict[str, Any] = {
 }
 
 
-@endpoint(bp, "POST", "/api/v1/notify/subscriptions", allow=SIGNED_IN,
-          summary="Record the mini-program subscribe answers (one send per accept)",
-          body=SUBSCRIPTIONS_BODY,
-          response={"type": "object", "properties": {"remaining": {"type": "object"},
-                                                     "ignored": {"type": "array"}}})
+@endpoint(
+    bp,
+    "POST",
+    "/api/v1/notify/subscriptions",
+    allow=SIGNED_IN,
+    summary="Record the mini-program subscribe answers (one send per accept)",
+    body=SUBSCRIPTIONS_BODY,
+    response={
+        "type": "object",
+        "properties": {"remaining": {"type": "object"}, "ignored": {"type": "array"}},
+    },
+)
 async def post_subscriptions(request: Request) -> HTTPResponse:
     p = principal_of(request)
     if not p.openid:
@@ -100,7 +109,9 @@ async def post_subscriptions(request: Request) -> HTTPResponse:
         if template_id == "errMsg":
             continue
         if not isinstance(answer, str) or answer not in CONSENT_ANSWERS:
-            raise ApiError(400, "bad_field", f"'{template_id}' must be accept, reject, ban or filter")
+            raise ApiError(
+                400, "bad_field", f"'{template_id}' must be accept, reject, ban or filter"
+            )
         if template_id in ours:
             answers[template_id] = answer
         else:
@@ -109,10 +120,17 @@ async def post_subscriptions(request: Request) -> HTTPResponse:
     return json({"remaining": remaining, "ignored": sorted(ignored)})
 
 
-@endpoint(bp, "GET", "/api/v1/tasks/<ref:str>/deliveries", allow=ANY_STAFF,
-          summary="Every message about a task: channel, status, attempts, receipt",
-          response={"type": "object", "properties": {"items": {"type": "array"},
-                                                     "summary": {"type": "object"}}})
+@endpoint(
+    bp,
+    "GET",
+    "/api/v1/tasks/<ref:str>/deliveries",
+    allow=ANY_STAFF,
+    summary="Every message about a task: channel, status, attempts, receipt",
+    response={
+        "type": "object",
+        "properties": {"items": {"type": "array"}, "summary": {"type": "object"}},
+    },
+)
 async def get_task_deliveries(request: Request, ref: str) -> HTTPResponse:
     try:
         task = await get_task(ref)
@@ -125,5 +143,6 @@ async def get_task_deliveries(request: Request, ref: str) -> HTTPResponse:
     summary: dict[str, int] = {}
     for row in rows:
         summary[row.status] = summary.get(row.status, 0) + 1
-    return json({"ref": task.ref, "items": [delivery_view(r, tz) for r in rows],
-                 "summary": summary})
+    return json(
+        {"ref": task.ref, "items": [delivery_view(r, tz) for r in rows], "summary": summary}
+    )

@@ -85,7 +85,7 @@ async def identities(request: Request) -> HTTPResponse:
     )
     people_of: dict[str, list[dict[str, Any]]] = {"residents": [], "staff": [], "managers": []}
     for resident in residents:
-        rooms = [binding.room for binding in resident.bindings]
+        rooms = [binding.room for binding in resident.bindings]  # type: ignore[attr-defined]
         room = min(rooms, key=lambda r: r.id) if rooms else None
         community = by_id.get(room.community_id) if room else None
         people_of["residents"].append(
@@ -97,8 +97,13 @@ async def identities(request: Request) -> HTTPResponse:
         scope = communities if member.all_communities else own
         group = "managers" if member.role in MANAGER_ROLES else "staff"
         people_of[group].append(
-            _person(member.openid or "", member.name, member.phone, member.role,
-                    scope[0] if scope else None)
+            _person(
+                member.openid or "",
+                member.name,
+                member.phone,
+                member.role,
+                scope[0] if scope else None,
+            )
             | {
                 "employee_no": member.employee_no,
                 "department": member.department.name,
@@ -185,8 +190,9 @@ def build_push(
         return pusher.text(openid, _required_text(body, "content"))
     if kind == "voice":
         # Speech recognition on: WeChat adds what it heard as <Recognition> (接收语音识别结果).
-        return pusher.voice(openid, _required_text(body, "content"),
-                            media_id=f"sim_voice_{secrets.token_hex(8)}")
+        return pusher.voice(
+            openid, _required_text(body, "content"), media_id=f"sim_voice_{secrets.token_hex(8)}"
+        )
     if kind == "image":
         content, content_type = _image(body)
         media_id = f"sim_image_{secrets.token_hex(8)}"

@@ -3,6 +3,8 @@
 Every row here is written in the transaction of the change that caused it (docs/notifications.md).
 """
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -19,7 +21,7 @@ class OutboxMessage(Model):
     miniapp_openid = fields.CharField(max_length=64, default="")
     phone = fields.CharField(max_length=20, default="")
     urgent = fields.BooleanField(default=False)
-    values = fields.JSONField(description="template variables")
+    values = fields.JSONField[dict[str, Any]](description="template variables")
     subject = fields.CharField(
         max_length=40, default="", db_index=True, description="task:T1042 or broadcast:7"
     )
@@ -30,7 +32,9 @@ class OutboxMessage(Model):
         description="pending, sending, sent, delivered, failed or unconfirmed",
     )
     channel = fields.CharField(max_length=16, default="", description="channel that delivered")
-    skip_channels = fields.JSONField(default=list, description="channels not to try again")
+    skip_channels = fields.JSONField[list[str]](
+        default=list, description="channels not to try again"
+    )
     msgid = fields.CharField(max_length=32, default="", db_index=True, description="WeChat msgid")
     sms_out_id = fields.CharField(max_length=32, default="", db_index=True)
     sms_biz_id = fields.CharField(max_length=64, default="")
@@ -61,7 +65,7 @@ class DeliveryReceipt(Model):
     external_id = fields.CharField(max_length=64, description="WeChat msgid or our SMS OutId")
     ok = fields.BooleanField()
     status = fields.CharField(max_length=64, description="as reported, e.g. failed: user block")
-    payload = fields.JSONField(default=dict, description="the report as received")
+    payload = fields.JSONField[dict[str, Any]](default=dict, description="the report as received")
     received_at = fields.DatetimeField()
     applied_at = fields.DatetimeField(null=True)
 
@@ -96,8 +100,10 @@ class Broadcast(Model):
     id = fields.BigIntField(primary_key=True)
     idempotency_key = fields.CharField(max_length=128, unique=True)
     kind = fields.CharField(max_length=32, description="catalog kind, e.g. notice")
-    values = fields.JSONField(description="template variables, the same for everyone")
-    audience = fields.JSONField(default=dict)
+    values = fields.JSONField[dict[str, Any]](
+        description="template variables, the same for everyone"
+    )
+    audience = fields.JSONField[dict[str, Any]](default=dict)
     urgent = fields.BooleanField(default=False)
     status = fields.CharField(max_length=12, default="pending", description="pending or done")
     cursor = fields.IntField(default=0, description="last resident id expanded")

@@ -13,15 +13,13 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 # WeChat: customer-service messages get 45015 outside 48 h of the user's last message.
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=48)
 MAX_ATTEMPTS = 8
-# Refusals that say "not this way, not now": try the next channel (fall through).
-#   43004 the user does not follow the account, 43101 the user refused this template/subscribe,
-#   45015 outside the 48-hour customer-service window, 40003 the openid is not ours.
-# Any other non-transient refusal (a bad template id, 47003 bad data) also falls through: the
-# next channel may still reach the person, and retrying the same request cannot succeed.
-DEFINITIVE_WECHAT_REFUSALS = frozenset({43004, 43101, 45015, 40003})
-# Refusals that say "later": -1 system busy, 45009 daily quota, 5xx and timeouts (the adapters'
-# `.transient`): retry the same channel with back-off and jitter.
-TRANSIENT_WECHAT_CODES = frozenset({-1, 45009, 45011})
+# How the router reads a refusal (server/actions/notify.py):
+# - "not this way": 43004 the user does not follow the account, 43101 the user refused this
+#   template or holds no authorization, 45015 outside the 48-hour customer-service window, 40003
+#   the openid is not ours. The next channel is tried at once. Any other non-transient refusal
+#   (a bad template id, 47003 bad data) falls through too: retrying cannot make it succeed.
+# - "later": -1 system busy, 45009 daily quota, 5xx, timeouts (the adapters' `.transient`): the
+#   same channel is retried after retry_delay_s, and after MAX_ATTEMPTS the next channel tries.
 
 # Channels in the order the router tries them. "passive" (the reply to a user's own push) is
 # never chosen by the relay: the webhook already answers the push itself, and a message caused by

@@ -28,8 +28,18 @@ log = logging.getLogger("wuye.outbox")
 IDLE_POLL_S = 0.5
 # What a relay writes back after trying a row (the lease is dropped in the same statement).
 OUTCOME_FIELDS = (
-    "status", "channel", "skip_channels", "msgid", "sms_out_id", "sms_biz_id", "receipt",
-    "attempts", "next_attempt_at", "last_error", "sent_at", "delivered_at",
+    "status",
+    "channel",
+    "skip_channels",
+    "msgid",
+    "sms_out_id",
+    "sms_biz_id",
+    "receipt",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "sent_at",
+    "delivered_at",
 )
 
 
@@ -41,8 +51,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def relay_once(services: Services, now: datetime | None = None,
-                     batch: int | None = None) -> int:
+async def relay_once(
+    services: Services, now: datetime | None = None, batch: int | None = None
+) -> int:
     """Send what is due now; returns how many rows were claimed.
 
     Sends run concurrently (notify.relay_concurrency). The outcome of a send WeChat cannot
@@ -54,8 +65,14 @@ async def relay_once(services: Services, now: datetime | None = None,
     cfg = services.settings.notify
     now = now or datetime.now(UTC)
     due = Q(status__in=["pending", "sending"], next_attempt_at__lte=now)
-    rows = await claim_due(OutboxMessage, due, owner=worker_id(), now=now, lease_s=cfg.lease_s,
-                           batch=batch or cfg.relay_batch)
+    rows = await claim_due(
+        OutboxMessage,
+        due,
+        owner=worker_id(),
+        now=now,
+        lease_s=cfg.lease_s,
+        batch=batch or cfg.relay_batch,
+    )
     if not rows:
         return 0
     followers = await followers_of(rows)
@@ -77,7 +94,7 @@ async def relay_once(services: Services, now: datetime | None = None,
             except Exception as exc:  # a bug in rendering must not stall the queue
                 log.exception("outbox %s failed", message.id)
                 message.status, message.last_error = "failed", repr(exc)[:2000]
-            if message.channel in UNDEDUPED:
+            if message.channel in UNDEDUPED or message.sms_out_id:
                 await _release([message])
             else:
                 later.append(message)
@@ -113,16 +130,19 @@ def _release_sql(dialect: str) -> str:
     marks = [f"${i}" for i in range(1, n + 3)] if dialect == "postgres" else ["?"] * (n + 2)
     sets = ", ".join(f"{name} = {mark}" for name, mark in zip(OUTCOME_FIELDS, marks, strict=False))
     table = OutboxMessage._meta.db_table
-    return (f"UPDATE {table} SET {sets}, lock_owner = NULL, lock_expires_at = NULL "
-            f"WHERE id = {marks[n]} AND lock_owner = {marks[n + 1]}")
+    return (
+        f"UPDATE {table} SET {sets}, lock_owner = NULL, lock_expires_at = NULL "
+        f"WHERE id = {marks[n]} AND lock_owner = {marks[n + 1]}"
+    )
 
 
 async def outbox_loop(services: Services, stop: asyncio.Event) -> None:
     """Expand broadcasts a batch at a time and send what is due, until `stop` is set."""
     cfg = services.settings.notify
     while not stop.is_set():
-        expanded = await expand_once(datetime.now(UTC), owner=worker_id(), lease_s=cfg.lease_s,
-                                     batch=cfg.fanout_batch)
+        expanded = await expand_once(
+            datetime.now(UTC), owner=worker_id(), lease_s=cfg.lease_s, batch=cfg.fanout_batch
+        )
         handled = await relay_once(services)
         if not handled and not expanded:
             with suppress(TimeoutError):

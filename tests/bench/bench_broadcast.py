@@ -47,8 +47,11 @@ DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"  # admin database; ne
 GOAL_REQUEST_MS = 50.0
 GOAL_DELIVERY_S = 20.0
 NOTICE = {
-    "notice_id": 1, "title": "停水通知", "community_name": "阿尔法小区",
-    "summary": "明日9:00-12:00停水", "body": "因管道检修，明日9:00至12:00全小区停水，请提前储水。",
+    "notice_id": 1,
+    "title": "停水通知",
+    "community_name": "阿尔法小区",
+    "summary": "明日9:00-12:00停水",
+    "body": "因管道检修，明日9:00至12:00全小区停水，请提前储水。",
 }
 
 
@@ -69,8 +72,9 @@ def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
 
 def http_json(method: str, url: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
     with opener.open(request, timeout=60) as response:
         return json.loads(response.read())
@@ -114,8 +118,9 @@ async def relay_loop(services: Any, stop: asyncio.Event) -> None:
 
     cfg = services.settings.notify
     while not stop.is_set():
-        expanded = await expand_once(datetime.now(UTC), owner=worker_id(),
-                                     lease_s=cfg.lease_s, batch=cfg.fanout_batch)
+        expanded = await expand_once(
+            datetime.now(UTC), owner=worker_id(), lease_s=cfg.lease_s, batch=cfg.fanout_batch
+        )
         sent = await relay_once(services)
         if not expanded and not sent:
             await asyncio.sleep(0.01)
@@ -136,8 +141,11 @@ async def run_relays(url: str, base: str, loops: int, concurrency: int) -> None:
 
 @contextmanager
 def process(*args: str) -> Any:
-    child = subprocess.Popen([sys.executable, "-m", "tests.bench.bench_broadcast", *args],
-                             cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.bench_broadcast", *args],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         yield child
     finally:
@@ -162,31 +170,53 @@ async def prepare(url: str, recipients: int) -> int:
     await migrate(url)
     await db.connect(url)
     try:
-        community = await Community.create(code="alpha", name="阿尔法小区", city="杭州",
-                                           district="西湖区", address="文一路1号", lat=30.289,
-                                           lng=120.121, radius_m=300)
+        community = await Community.create(
+            code="alpha",
+            name="阿尔法小区",
+            city="杭州",
+            district="西湖区",
+            address="文一路1号",
+            lat=30.289,
+            lng=120.121,
+            radius_m=300,
+        )
         building = await Building.create(community=community, name="1")
         unit = await Unit.create(building=building, name="1")
-        await Room.bulk_create([Room(community=community, unit=unit, number=str(i),
-                                     area_m2=Decimal("80.00")) for i in range(recipients)],
-                               batch_size=1000)
-        await Resident.bulk_create([Resident(name=f"r{i}", phone=f"139{i:08d}",
-                                             openid=f"o_bench_{i}") for i in range(recipients)],
-                                   batch_size=1000)
+        await Room.bulk_create(
+            [
+                Room(community=community, unit=unit, number=str(i), area_m2=Decimal("80.00"))
+                for i in range(recipients)
+            ],
+            batch_size=1000,
+        )
+        await Resident.bulk_create(
+            [
+                Resident(name=f"r{i}", phone=f"139{i:08d}", openid=f"o_bench_{i}")
+                for i in range(recipients)
+            ],
+            batch_size=1000,
+        )
         rooms = dict(await Room.all().values_list("number", "id"))
         people = dict(await Resident.all().values_list("phone", "id"))
         await RoomBinding.bulk_create(
-            [RoomBinding(resident_id=people[f"139{i:08d}"], room_id=rooms[str(i)],
-                         relation="owner") for i in range(recipients)], batch_size=1000)
-        await WechatUser.bulk_create([WechatUser(openid=f"o_bench_{i}", subscribed=True)
-                                      for i in range(recipients)], batch_size=1000)
+            [
+                RoomBinding(
+                    resident_id=people[f"139{i:08d}"], room_id=rooms[str(i)], relation="owner"
+                )
+                for i in range(recipients)
+            ],
+            batch_size=1000,
+        )
+        await WechatUser.bulk_create(
+            [WechatUser(openid=f"o_bench_{i}", subscribed=True) for i in range(recipients)],
+            batch_size=1000,
+        )
         return int(community.id)
     finally:
         await db.close()
 
 
-async def request_and_watch(community_id: int, recipients: int,
-                            timeout_s: float) -> dict[str, Any]:
+async def request_and_watch(community_id: int, recipients: int, timeout_s: float) -> dict[str, Any]:
     """Make the request (timed), then watch the database until every message is sent."""
     from tortoise.transactions import in_transaction
 
@@ -195,14 +225,20 @@ async def request_and_watch(community_id: int, recipients: int,
 
     # Warm-up: a request for nobody, so the measured one finds pools and statements ready,
     # as any request to a running server does.
-    await create_broadcast("notice", NOTICE, key="warmup", now=datetime.now(UTC),
-                           community_ids=[-1], urgent=True)
+    await create_broadcast(
+        "notice", NOTICE, key="warmup", now=datetime.now(UTC), community_ids=[-1], urgent=True
+    )
     started = time.time()
     t0 = time.perf_counter()
     async with in_transaction():  # as a request handler runs it: one transaction, committed
         broadcast = await create_broadcast(
-            "notice", NOTICE, key=f"outage:{uuid.uuid4().hex}", now=datetime.now(UTC),
-            community_ids=[community_id], urgent=True)  # an outage notice: never held
+            "notice",
+            NOTICE,
+            key=f"outage:{uuid.uuid4().hex}",
+            now=datetime.now(UTC),
+            community_ids=[community_id],
+            urgent=True,
+        )  # an outage notice: never held
     request_ms = (time.perf_counter() - t0) * 1000
     subject = f"broadcast:{broadcast.id}"
     deadline = time.monotonic() + timeout_s
@@ -216,8 +252,7 @@ async def request_and_watch(community_id: int, recipients: int,
             done_s = time.time() - started
             break
         await asyncio.sleep(0.05)
-    statuses = Counter(await OutboxMessage.filter(subject=subject).values_list(
-        "status", flat=True))
+    statuses = Counter(await OutboxMessage.filter(subject=subject).values_list("status", flat=True))
     return {"request_ms": request_ms, "done_s": done_s, "statuses": dict(statuses)}
 
 
@@ -243,9 +278,20 @@ async def case(url: str, base: str, args: argparse.Namespace) -> dict[str, Any]:
             stop.set()
             await asyncio.gather(*relays)
             await services.close()
-    children = [process("relay", "--url", url, "--base", base, "--loops", str(args.loops),
-                        "--concurrency", str(args.concurrency))
-                for _ in range(args.processes)]
+    children = [
+        process(
+            "relay",
+            "--url",
+            url,
+            "--base",
+            base,
+            "--loops",
+            str(args.loops),
+            "--concurrency",
+            str(args.concurrency),
+        )
+        for _ in range(args.processes)
+    ]
     for child in children:
         child.__enter__()
     await db.connect(url)
@@ -258,19 +304,42 @@ async def case(url: str, base: str, args: argparse.Namespace) -> dict[str, Any]:
             child.__exit__(None, None, None)
 
 
-def run_case(label: str, url: str, base: str, args: argparse.Namespace, processes: int,
-             loops: int) -> list[Row]:
-    print(f"{label}: {args.recipients} residents, {processes} relay process(es) x {loops} "
-          "relay loops ...", flush=True)
+def run_case(
+    label: str, url: str, base: str, args: argparse.Namespace, processes: int, loops: int
+) -> list[Row]:
+    print(
+        f"{label}: {args.recipients} residents, {processes} relay process(es) x {loops} "
+        "relay loops ...",
+        flush=True,
+    )
     http_json("POST", f"{base}/_emulator/wechat/_control/reset", {})
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run(
-            [sys.executable, "-m", "tests.bench.bench_broadcast", "case", "--url", url,
-             "--base", base, "--recipients", str(args.recipients), "--processes",
-             str(processes), "--loops", str(loops), "--timeout", str(args.timeout),
-             "--concurrency", str(args.concurrency),
-             "--out", out.name],
-            cwd=ROOT, check=True, timeout=args.timeout + 300,
+            [
+                sys.executable,
+                "-m",
+                "tests.bench.bench_broadcast",
+                "case",
+                "--url",
+                url,
+                "--base",
+                base,
+                "--recipients",
+                str(args.recipients),
+                "--processes",
+                str(processes),
+                "--loops",
+                str(loops),
+                "--timeout",
+                str(args.timeout),
+                "--concurrency",
+                str(args.concurrency),
+                "--out",
+                out.name,
+            ],
+            cwd=ROOT,
+            check=True,
+            timeout=args.timeout + 300,
         )
         result = json.loads(Path(out.name).read_text())
     calls = http_json("GET", f"{base}/_emulator/wechat/_calls?kind=template")
@@ -279,19 +348,33 @@ def run_case(label: str, url: str, base: str, args: argparse.Namespace, processe
     missing = args.recipients - len(per_person)
     n = args.recipients
     who = f"{processes} relay process{'es' if processes > 1 else ''} x {loops} loops"
-    print(f"{label}: request {result['request_ms']:.1f} ms, all sent after "
-          f"{result['done_s']:.2f} s ({who}); statuses {result['statuses']}; "
-          f"{len(calls)} sends at the emulator, {duplicates} duplicates, {missing} missing",
-          flush=True)
+    print(
+        f"{label}: request {result['request_ms']:.1f} ms, all sent after "
+        f"{result['done_s']:.2f} s ({who}); statuses {result['statuses']}; "
+        f"{len(calls)} sends at the emulator, {duplicates} duplicates, {missing} missing",
+        flush=True,
+    )
     rate = n / result["done_s"] if result["done_s"] == result["done_s"] else math.nan
     return [
-        Row(f"broadcast {n:,} [{label}]: request latency", result["request_ms"], "ms",
-            f"goal <= {GOAL_REQUEST_MS:g} ms; one broadcast row, fan-out by relays"),
-        Row(f"broadcast {n:,} [{label}]: all delivered to emulator", result["done_s"], "s",
-            f"goal <= {GOAL_DELIVERY_S:g} s; {who}"),
+        Row(
+            f"broadcast {n:,} [{label}]: request latency",
+            result["request_ms"],
+            "ms",
+            f"goal <= {GOAL_REQUEST_MS:g} ms; one broadcast row, fan-out by relays",
+        ),
+        Row(
+            f"broadcast {n:,} [{label}]: all delivered to emulator",
+            result["done_s"],
+            "s",
+            f"goal <= {GOAL_DELIVERY_S:g} s; {who}",
+        ),
         Row(f"broadcast {n:,} [{label}]: throughput", rate, "msg/s", "template messages"),
-        Row(f"broadcast {n:,} [{label}]: duplicates / missing", float(duplicates + missing),
-            "messages", f"goal 0; {duplicates} duplicates, {missing} missing"),
+        Row(
+            f"broadcast {n:,} [{label}]: duplicates / missing",
+            float(duplicates + missing),
+            "messages",
+            f"goal 0; {duplicates} duplicates, {missing} missing",
+        ),
     ]
 
 
@@ -327,14 +410,17 @@ def postgres_reachable(url: str) -> str:
 def main(argv: list[str] | None = None) -> list[Row]:
     """Run the SQLite case (and PostgreSQL when reachable); return the figures as rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", default="run",
-                        choices=["run", "serve-emulator", "relay", "case"])
+    parser.add_argument(
+        "command", nargs="?", default="run", choices=["run", "serve-emulator", "relay", "case"]
+    )
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG))
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--sqlite-loops", type=int, default=4)
-    parser.add_argument("--pg-processes", type=int, default=4)
-    parser.add_argument("--pg-loops", type=int, default=2)
+    # Defaults measured best on the 2-CPU machines: more relays only share the same CPUs with
+    # the emulator, and httpx spends more per request the more connections its pool holds.
+    parser.add_argument("--sqlite-loops", type=int, default=2)
+    parser.add_argument("--pg-processes", type=int, default=2)
+    parser.add_argument("--pg-loops", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--url", default="")
@@ -359,8 +445,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp, process("serve-emulator", "--port", str(port)):
         wait_for_port(port)
         base = f"http://{HOST}:{port}"
-        rows += run_case("sqlite", f"sqlite://{tmp}/broadcast.sqlite3", base, args, 1,
-                         args.sqlite_loops)
+        rows += run_case(
+            "sqlite", f"sqlite://{tmp}/broadcast.sqlite3", base, args, 1, args.sqlite_loops
+        )
         why_not = "--no-postgres" if args.no_postgres else postgres_reachable(args.postgres_url)
         if why_not:
             rows.append(Row("broadcast [postgres]", math.nan, "", f"skipped: {why_not}"))
@@ -371,7 +458,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
             try:
                 rows += run_case("postgres", url, base, args, args.pg_processes, args.pg_loops)
             finally:
-                asyncio.run(admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                drop = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                asyncio.run(admin(args.postgres_url, drop))
     return rows
 
 

@@ -21,11 +21,15 @@ def tomorrow_noon() -> datetime:
 async def test_each_accept_grants_one_subscribe_send(app, settings):
     estate = await seed_estate()
     headers = bearer(token_for(settings, "resident", estate.resident_a.id, openid="m_res_a"))
-    answer = {"errMsg": "requestSubscribeMessage:ok", "msub_rate_request": "accept",
-              "msub_notice": "reject"}
+    answer = {
+        "errMsg": "requestSubscribeMessage:ok",
+        "msub_rate_request": "accept",
+        "msub_notice": "reject",
+    }
     for _ in range(2):
-        _, response = await app.asgi_client.post("/api/v1/notify/subscriptions", json=answer,
-                                                 headers=headers)
+        _, response = await app.asgi_client.post(
+            "/api/v1/notify/subscriptions", json=answer, headers=headers
+        )
         assert response.status == 200, response.json
     assert response.json["remaining"] == {"msub_rate_request": 2, "msub_notice": 0}
     auth = await SubscribeAuthorization.get(openid="m_res_a", template_id="msub_rate_request")
@@ -37,16 +41,18 @@ async def test_ban_removes_every_grant(app, settings):
     headers = bearer(token_for(settings, "resident", estate.resident_a.id, openid="m_res_a"))
     post = app.asgi_client.post
     await post("/api/v1/notify/subscriptions", json={"msub_notice": "accept"}, headers=headers)
-    _, response = await post("/api/v1/notify/subscriptions", json={"msub_notice": "ban"},
-                             headers=headers)
+    _, response = await post(
+        "/api/v1/notify/subscriptions", json={"msub_notice": "ban"}, headers=headers
+    )
     assert response.json["remaining"] == {"msub_notice": 0}
 
 
 async def test_templates_we_do_not_send_are_ignored(app, settings):
     estate = await seed_estate()
     headers = bearer(token_for(settings, "resident", estate.resident_a.id, openid="m_res_a"))
-    _, response = await app.asgi_client.post("/api/v1/notify/subscriptions",
-                                             json={"someone_elses": "accept"}, headers=headers)
+    _, response = await app.asgi_client.post(
+        "/api/v1/notify/subscriptions", json={"someone_elses": "accept"}, headers=headers
+    )
     assert (response.status, response.json["ignored"]) == (200, ["someone_elses"])
     assert await SubscribeAuthorization.all().count() == 0
 
@@ -54,21 +60,26 @@ async def test_templates_we_do_not_send_are_ignored(app, settings):
 async def test_unknown_answer_is_a_400(app, settings):
     estate = await seed_estate()
     headers = bearer(token_for(settings, "resident", estate.resident_a.id, openid="m_res_a"))
-    _, response = await app.asgi_client.post("/api/v1/notify/subscriptions",
-                                             json={"msub_notice": "maybe"}, headers=headers)
+    _, response = await app.asgi_client.post(
+        "/api/v1/notify/subscriptions", json={"msub_notice": "maybe"}, headers=headers
+    )
     assert response.status == 400
 
 
-async def test_staff_of_the_community_see_how_each_message_of_a_task_went(
-        app, settings, services):
+async def test_staff_of_the_community_see_how_each_message_of_a_task_went(app, settings, services):
     estate = await seed_estate()
-    task = await create_task(community=estate.a, category="water", source="console",
-                             now=datetime.now(UTC), tz=TZ, room=estate.room_a,
-                             description="漏水")
+    task = await create_task(
+        community=estate.a,
+        category="water",
+        source="console",
+        now=datetime.now(UTC),
+        tz=TZ,
+        room=estate.room_a,
+        description="漏水",
+    )
     await relay_once(services, now=tomorrow_noon())
     headers = bearer(token_for(settings, "staff", estate.lead_a.id))
-    _, response = await app.asgi_client.get(f"/api/v1/tasks/{task.ref}/deliveries",
-                                            headers=headers)
+    _, response = await app.asgi_client.get(f"/api/v1/tasks/{task.ref}/deliveries", headers=headers)
     assert response.status == 200, response.json
     [item] = response.json["items"]
     assert (item["kind"], item["channel"], item["status"]) == ("task_assigned", "template", "sent")
@@ -79,12 +90,17 @@ async def test_staff_of_the_community_see_how_each_message_of_a_task_went(
 
 async def test_deliveries_of_another_communitys_task_are_not_found(app, settings):
     estate = await seed_estate()
-    task = await create_task(community=estate.b, category="water", source="console",
-                             now=datetime.now(UTC), tz=TZ, room=estate.room_b,
-                             description="漏水")
+    task = await create_task(
+        community=estate.b,
+        category="water",
+        source="console",
+        now=datetime.now(UTC),
+        tz=TZ,
+        room=estate.room_b,
+        description="漏水",
+    )
     headers = bearer(token_for(settings, "staff", estate.staff_a.id))
-    _, response = await app.asgi_client.get(f"/api/v1/tasks/{task.ref}/deliveries",
-                                            headers=headers)
+    _, response = await app.asgi_client.get(f"/api/v1/tasks/{task.ref}/deliveries", headers=headers)
     assert response.status == 404
 
 

@@ -29,8 +29,9 @@ async def residents_in(community, n: int, *, start: int = 0) -> list[Resident]: 
     unit = await Unit.create(building=building, name="1")
     people = []
     for i in range(start, start + n):
-        room = await Room.create(community=community, unit=unit, number=str(100 + i),
-                                 area_m2=Decimal("80.00"))
+        room = await Room.create(
+            community=community, unit=unit, number=str(100 + i), area_m2=Decimal("80.00")
+        )
         person = await Resident.create(name=f"r{i}", phone=f"139{i:08d}", openid=f"o_b{i}")
         await RoomBinding.create(resident=person, room=room, relation="owner")
         people.append(person)
@@ -51,8 +52,9 @@ async def run_relays(services, now, relays: int = 3, batch: int = 25) -> None:  
 async def test_broadcast_request_writes_one_row_whatever_the_audience(services):
     estate = await seed_estate()
     await residents_in(estate.a, 60)
-    await create_broadcast("notice", values("notice"), key="notice:1", now=NOON,
-                           community_ids=[estate.a.id])
+    await create_broadcast(
+        "notice", values("notice"), key="notice:1", now=NOON, community_ids=[estate.a.id]
+    )
     assert await Broadcast.all().count() == 1
     assert await OutboxMessage.all().count() == 0
 
@@ -61,8 +63,9 @@ async def test_relays_fan_out_and_each_resident_gets_one_message(services, wecha
     estate = await seed_estate()
     people = await residents_in(estate.a, 70)
     await residents_in(estate.b, 5, start=500)  # another community: not in the audience
-    broadcast = await create_broadcast("notice", values("notice"), key="notice:1", now=NOON,
-                                       community_ids=[estate.a.id])
+    broadcast = await create_broadcast(
+        "notice", values("notice"), key="notice:1", now=NOON, community_ids=[estate.a.id]
+    )
     await run_relays(services, NOON)
     expected = {p.openid: 1 for p in people} | {"o_res_a": 1}  # seed_estate's resident in alpha
     assert Counter(c["openid"] for c in wechat_calls.calls(kind="template")) == expected
@@ -74,8 +77,9 @@ async def test_relays_fan_out_and_each_resident_gets_one_message(services, wecha
 async def test_batch_written_twice_after_a_crash_makes_no_duplicate(services, wechat_calls):
     estate = await seed_estate()
     await residents_in(estate.a, 30)
-    broadcast = await create_broadcast("notice", values("notice"), key="notice:1", now=NOON,
-                                       community_ids=[estate.a.id])
+    broadcast = await create_broadcast(
+        "notice", values("notice"), key="notice:1", now=NOON, community_ids=[estate.a.id]
+    )
     await expand_once(NOON, owner="r1", lease_s=LEASE_S, batch=20)
     # The relay died after inserting the batch but before its cursor update was durable.
     await Broadcast.filter(id=broadcast.id).update(cursor=0, expanded=0)
@@ -93,10 +97,17 @@ async def test_the_same_request_twice_queues_one_broadcast(services):
 
 async def test_outage_notice_marked_urgent_goes_out_in_quiet_hours(services, wechat_calls):
     estate = await seed_estate()
-    outage = await create_broadcast("notice", values("notice"), key="outage:1", now=NIGHT,
-                                    community_ids=[estate.a.id], urgent=True)
-    activity = await create_broadcast("notice", values("notice"), key="activity:1", now=NIGHT,
-                                      community_ids=[estate.a.id])
+    outage = await create_broadcast(
+        "notice",
+        values("notice"),
+        key="outage:1",
+        now=NIGHT,
+        community_ids=[estate.a.id],
+        urgent=True,
+    )
+    activity = await create_broadcast(
+        "notice", values("notice"), key="activity:1", now=NIGHT, community_ids=[estate.a.id]
+    )
     await run_relays(services, NIGHT)
     assert await broadcast_progress(outage.id) == {"sent": 1}
     assert await broadcast_progress(activity.id) == {"pending": 1}
@@ -106,13 +117,20 @@ async def test_audience_by_relation(services, wechat_calls):
     estate = await seed_estate()
     tenant = await Resident.create(name="t", phone="13700000001", openid="o_tenant")
     await RoomBinding.create(resident=tenant, room=estate.room_a, relation="tenant")
-    await create_broadcast("notice", values("notice"), key="n", now=NOON,
-                           community_ids=[estate.a.id], relations=["tenant"])
+    await create_broadcast(
+        "notice",
+        values("notice"),
+        key="n",
+        now=NOON,
+        community_ids=[estate.a.id],
+        relations=["tenant"],
+    )
     await run_relays(services, NOON)
     assert [c["openid"] for c in wechat_calls.calls()] == ["o_tenant"]
 
 
 async def test_unknown_relation_is_refused(services):
     with pytest.raises(BroadcastRefused):
-        await create_broadcast("notice", values("notice"), key="n", now=NOON,
-                               relations=["landlord"])
+        await create_broadcast(
+            "notice", values("notice"), key="n", now=NOON, relations=["landlord"]
+        )

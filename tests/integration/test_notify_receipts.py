@@ -50,17 +50,21 @@ async def push(app, wechat: WechatPusher, xml: str) -> None:  # type: ignore[no-
 
 def template_receipt(wechat: WechatPusher, row: OutboxMessage, status: str) -> str:
     # A distinct CreateTime: WeChat's retry dedupe must not be what stops the duplicate.
-    return wechat.template_finished(row.openid, int(row.msgid), status,
-                                    create_time=next(_create_times))
+    return wechat.template_finished(
+        row.openid, int(row.msgid), status, create_time=next(_create_times)
+    )
 
 
 def subscribe_event(openid: str, event: str, items: list[dict[str, str]]) -> str:
-    wrapper = {"subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
-               "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
-               "subscribe_msg_sent_event": "SubscribeMsgSentEvent"}[event]
+    wrapper = {
+        "subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
+        "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+        "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
+    }[event]
     lists = "".join(
         "<List>" + "".join(f"<{k}>{cdata(v)}</{k}>" for k, v in item.items()) + "</List>"
-        for item in items)
+        for item in items
+    )
     return (
         f"<xml><ToUserName>{cdata('gh_0fficia1demo')}</ToUserName>"
         f"<FromUserName>{cdata(openid)}</FromUserName><CreateTime>{next(_create_times)}"
@@ -94,8 +98,9 @@ async def test_duplicate_template_receipt_changes_nothing(app, services, wechat)
     assert await DeliveryReceipt.all().count() == 1
 
 
-async def test_user_block_receipt_falls_back_to_the_next_channel(app, services, wechat,
-                                                                  wechat_calls):
+async def test_user_block_receipt_falls_back_to_the_next_channel(
+    app, services, wechat, wechat_calls
+):
     row = await sent_by_template(services)
     await push(app, wechat, template_receipt(wechat, row, "failed: user block"))
     row = await OutboxMessage.get(id=row.id)
@@ -108,7 +113,8 @@ async def test_user_block_receipt_falls_back_to_the_next_channel(app, services, 
 
 
 async def test_receipt_that_beats_the_relay_is_applied_once_the_msgid_is_known(
-        services, wechat_calls):
+    services, wechat_calls
+):
     await enqueue("task_assigned", STAFF, values("task_assigned"), key="k1", now=T)
     # The emulator numbers msgids from 2,000,000,001: the receipt for this send comes first.
     assert await record_receipt("template", "2000000001", ok=True, status="success", now=T)
@@ -121,10 +127,19 @@ async def test_receipt_that_beats_the_relay_is_applied_once_the_msgid_is_known(
 
 
 def sms_report(row: OutboxMessage, success: bool = True) -> list[dict]:
-    return [{"phone_number": row.phone, "send_time": "2026-11-27 12:00:00",
-             "report_time": "2026-11-27 12:00:03", "success": success,
-             "err_code": "DELIVERED" if success else "MK:0001", "err_msg": "",
-             "sms_size": "1", "biz_id": row.sms_biz_id, "out_id": row.sms_out_id}]
+    return [
+        {
+            "phone_number": row.phone,
+            "send_time": "2026-11-27 12:00:00",
+            "report_time": "2026-11-27 12:00:03",
+            "success": success,
+            "err_code": "DELIVERED" if success else "MK:0001",
+            "err_msg": "",
+            "sms_size": "1",
+            "biz_id": row.sms_biz_id,
+            "out_id": row.sms_out_id,
+        }
+    ]
 
 
 async def sent_by_sms(services) -> OutboxMessage:  # type: ignore[no-untyped-def]
@@ -147,8 +162,10 @@ async def test_sms_receipt_marks_the_message_delivered(app, services, settings):
 async def test_failed_sms_receipt_marks_the_message_failed(app, services, settings):
     row = await sent_by_sms(services)
     _, response = await app.asgi_client.post(
-        "/sms/receipts", json=sms_report(row, success=False),
-        headers={"X-Receipt-Token": settings.notify.sms_receipt_token})
+        "/sms/receipts",
+        json=sms_report(row, success=False),
+        headers={"X-Receipt-Token": settings.notify.sms_receipt_token},
+    )
     assert response.status == 200
     row = await OutboxMessage.get(id=row.id)
     assert (row.status, row.receipt) == ("failed", "MK:0001")
@@ -165,8 +182,7 @@ async def test_duplicate_sms_receipt_changes_nothing(app, services, settings):
 
 
 @pytest.mark.parametrize("token", ["", "wrong"])
-async def test_sms_receipt_without_the_token_is_refused_and_changes_nothing(
-        app, services, token):
+async def test_sms_receipt_without_the_token_is_refused_and_changes_nothing(app, services, token):
     row = await sent_by_sms(services)
     _, response = await app.asgi_client.post(f"/sms/receipts?token={token}", json=sms_report(row))
     assert response.status == 403
@@ -184,13 +200,16 @@ async def test_malformed_sms_receipt_is_a_400(app, settings):
 
 
 async def test_popup_accepts_grant_one_send_each(app, wechat):
-    items = [{"TemplateId": "osub_notice", "SubscribeStatusString": "accept", "PopupScene": "2"},
-             {"TemplateId": "osub_rate_request", "SubscribeStatusString": "reject",
-              "PopupScene": "2"}]
+    items = [
+        {"TemplateId": "osub_notice", "SubscribeStatusString": "accept", "PopupScene": "2"},
+        {"TemplateId": "osub_rate_request", "SubscribeStatusString": "reject", "PopupScene": "2"},
+    ]
     await push(app, wechat, subscribe_event("o_res_2", "subscribe_msg_popup_event", items))
     await push(app, wechat, subscribe_event("o_res_2", "subscribe_msg_popup_event", items[:1]))
-    grants = {a.template_id: (a.remaining, a.status)
-              for a in await SubscribeAuthorization.filter(app="official", openid="o_res_2")}
+    grants = {
+        a.template_id: (a.remaining, a.status)
+        for a in await SubscribeAuthorization.filter(app="official", openid="o_res_2")
+    }
     assert grants == {"osub_notice": (2, "accept"), "osub_rate_request": (0, "reject")}
 
 
@@ -204,7 +223,8 @@ async def test_reject_in_settings_withdraws_what_was_granted(app, wechat):
 
 
 async def test_subscription_sent_event_marks_the_message_delivered(
-        app, services, wechat, wechat_calls):
+    app, services, wechat, wechat_calls
+):
     await enqueue("notice", RESIDENT, values("notice"), key="n1", now=T)
     await OutboxMessage.filter(idempotency_key="n1").update(skip_channels=["template"])
     accept = [{"TemplateId": "osub_notice", "SubscribeStatusString": "accept"}]
@@ -212,7 +232,13 @@ async def test_subscription_sent_event_marks_the_message_delivered(
     await relay_once(services, now=T)
     row = await OutboxMessage.get(idempotency_key="n1")
     assert (row.status, row.channel) == ("sent", "subscribe")
-    sent = [{"TemplateId": "osub_notice", "MsgID": row.msgid, "ErrorCode": "0",
-             "ErrorStatus": "success"}]
+    sent = [
+        {
+            "TemplateId": "osub_notice",
+            "MsgID": row.msgid,
+            "ErrorCode": "0",
+            "ErrorStatus": "success",
+        }
+    ]
     await push(app, wechat, subscribe_event(RESIDENT.openid, "subscribe_msg_sent_event", sent))
     assert (await OutboxMessage.get(id=row.id)).status == "delivered"

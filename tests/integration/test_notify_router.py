@@ -14,8 +14,8 @@ from server.workers.outbox import relay_once
 from tests.support.notify import (
     MORNING,
     NIGHT,
-    NOON,
     NO_WECHAT,
+    NOON,
     RESIDENT,
     STAFF,
     later,
@@ -43,20 +43,24 @@ async def test_definitive_template_refusal_falls_through_to_sms(services, wechat
 
 
 async def test_customer_service_outside_the_window_falls_through_to_template(
-        services, wechat_calls):
+    services, wechat_calls
+):
     # Our record says the user wrote an hour ago, WeChat says the window is closed (45015).
-    await WechatUser.create(openid=RESIDENT.openid, subscribed=True,
-                            last_inbound_at=NOON - timedelta(hours=1))
+    await WechatUser.create(
+        openid=RESIDENT.openid, subscribed=True, last_inbound_at=NOON - timedelta(hours=1)
+    )
     wechat_calls.fail_next(CUSTOM, 45015)
     row = await send_one(services, "task_accepted", RESIDENT)
     assert (row.status, row.channel) == ("sent", "template")
     assert [c["kind"] for c in wechat_calls.calls()] == ["template"]
 
 
-@pytest.mark.parametrize("failure", [{"errcode": -1}, {"errcode": 45009},
-                                     {"errcode": 0, "http_status": 502}])
+@pytest.mark.parametrize(
+    "failure", [{"errcode": -1}, {"errcode": 45009}, {"errcode": 0, "http_status": 502}]
+)
 async def test_transient_failure_retries_the_same_channel_with_backoff(
-        services, wechat_calls, failure):
+    services, wechat_calls, failure
+):
     wechat_calls.fail_next(TEMPLATE, **failure)
     row = await send_one(services, "task_assigned", STAFF)
     assert (row.status, row.attempts) == ("pending", 1)
@@ -76,7 +80,8 @@ async def test_unreachable_wechat_is_retried_later(services, wechat_calls):
 
 
 async def test_retries_give_up_on_a_channel_after_max_attempts_and_fall_back(
-        services, wechat_calls):
+    services, wechat_calls
+):
     await enqueue("task_assigned", STAFF, values("task_assigned"), key="k1", now=NOON)
     await OutboxMessage.filter(idempotency_key="k1").update(attempts=MAX_ATTEMPTS - 1)
     wechat_calls.fail_next(TEMPLATE, -1)
@@ -134,8 +139,7 @@ async def test_caller_can_mark_one_message_urgent(services, wechat_calls):
 
 async def test_unused_authorization_carries_the_message_and_is_used_up(services, wechat_calls):
     await WechatUser.create(openid=RESIDENT.openid, subscribed=False)  # unfollowed
-    await record_consent("miniapp", RESIDENT.miniapp_openid, {"msub_rate_request": "accept"},
-                         NOON)
+    await record_consent("miniapp", RESIDENT.miniapp_openid, {"msub_rate_request": "accept"}, NOON)
     row = await send_one(services, "rate_request", RESIDENT)
     assert (row.status, row.channel) == ("sent", "subscribe")
     [call] = wechat_calls.calls(kind="subscribe")
@@ -170,7 +174,8 @@ async def test_busy_subscribe_send_keeps_the_authorization(services, wechat_call
 
 
 async def test_official_account_subscription_notification_after_template_refusal(
-        services, wechat_calls):
+    services, wechat_calls
+):
     person = Recipient("resident", 5, "o_res_5", "")
     await record_consent("official", "o_res_5", {"osub_notice": "accept"}, NOON)
     wechat_calls.fail_next(TEMPLATE, 43101)

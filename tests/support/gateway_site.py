@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,13 @@ async def eventually(predicate: Callable[[], Any], timeout: float = WAIT_S) -> N
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.005)
+
+
+async def eventually_async(predicate: Callable[[], Awaitable[Any]], timeout: float = WAIT_S) -> None:
+    """`eventually` for a predicate that must be awaited (a database query)."""
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.01)
 
 
 class LinkProxy:

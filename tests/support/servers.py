@@ -16,9 +16,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(app: Sanic) -> AsyncIterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) while the app serves real HTTP."""
-    port = free_port()
+async def serving(app: Sanic, port: int | None = None) -> AsyncIterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) while the app serves real HTTP.
+
+    Pass `port` when the app must know its own address beforehand (settings.own_base_url).
+    """
+    port = port or free_port()
     app.config.TOUCHUP = False  # see tests/conftest.py: several apps start in one process
     server = await app.create_server(
         host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False

@@ -21,8 +21,12 @@ QUIET = (time(22, 0), time(7, 0))
 
 
 def reach(**changes: object) -> Reach:
-    base: dict[str, object] = {"openid": "o1", "follows": True, "last_inbound_at": None,
-                               "phone": "13800001234"}
+    base: dict[str, object] = {
+        "openid": "o1",
+        "follows": True,
+        "last_inbound_at": None,
+        "phone": "13800001234",
+    }
     return Reach(**(base | changes))  # type: ignore[arg-type]
 
 

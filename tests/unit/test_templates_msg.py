@@ -9,16 +9,34 @@ from server.settings import load_settings
 from templates_msg import SUBSCRIBE_LIMITS, catalog, render_message, render_text, subscribe_limit
 
 SAMPLE = {
-    "ref": "T1042", "place": "翠苑小区5号楼2单元302室，靠近东门的那一栋楼的卫生间",
-    "category_name": "水管漏水", "deadline": "11-27 10:00", "description": "卫生间漏水",
-    "staff_name": "王师傅", "clock_name": "到场", "assignee_name": "王强", "score": 2,
+    "ref": "T1042",
+    "place": "翠苑小区5号楼2单元302室，靠近东门的那一栋楼的卫生间",
+    "category_name": "水管漏水",
+    "deadline": "11-27 10:00",
+    "description": "卫生间漏水",
+    "staff_name": "王师傅",
+    "clock_name": "到场",
+    "assignee_name": "王强",
+    "score": 2,
     "comment": "太慢",
 }
 # The kinds issue 4 names; each must have an entry.
 KINDS = {
-    "task_assigned", "task_accepted", "breach_warning", "task_escalated", "rate_request",
-    "task_held", "task_resumed", "instruction", "rework", "notice", "poll_invitation",
-    "poll_summary", "checkin_late", "arrears_reminder", "binding_result",
+    "task_assigned",
+    "task_accepted",
+    "breach_warning",
+    "task_escalated",
+    "rate_request",
+    "task_held",
+    "task_resumed",
+    "instruction",
+    "rework",
+    "notice",
+    "poll_invitation",
+    "poll_summary",
+    "checkin_late",
+    "arrears_reminder",
+    "binding_result",
 }
 LONG = "这是一段特别特别长的文字，用来确认每个字段都会被截断而不会超出微信的限制" * 2
 
@@ -56,7 +74,7 @@ def test_subscribe_fields_stay_within_their_type_limits_even_for_long_values(kin
 
 
 def test_issue_kinds_are_all_in_the_catalog():
-    assert KINDS <= set(catalog())
+    assert set(catalog()) >= KINDS
 
 
 def test_sms_goes_only_for_kinds_with_params_and_a_template_code():
@@ -67,8 +85,12 @@ def test_sms_goes_only_for_kinds_with_params_and_a_template_code():
 
 def test_configured_kinds_exist_in_the_catalog():
     settings = load_settings(env={})
-    for table in (settings.wechat_templates, settings.sms_templates, settings.miniapp_templates,
-                  settings.wechat_subscribe_templates):
+    for table in (
+        settings.wechat_templates,
+        settings.sms_templates,
+        settings.miniapp_templates,
+        settings.wechat_subscribe_templates,
+    ):
         assert set(table) <= set(catalog())
 
 

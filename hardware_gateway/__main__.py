@@ -23,12 +23,20 @@ from hardware_gateway.topics import DEFAULT_PREFIX, Topics
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hardware_gateway", description=__doc__)
     parser.add_argument("--community", required=True, help="community code, e.g. cuiyuan")
-    parser.add_argument("--mqtt-url", default=os.environ.get("MQTT_URL", ""),
-                        help="site broker, mqtt://[user:pass@]host:port (default: $MQTT_URL)")
-    parser.add_argument("--server-mqtt-url", default="",
-                        help="the server's broker when it is not the site broker")
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help="where the policy and event buffer live (default: data/gateway/CODE)")
+    parser.add_argument(
+        "--mqtt-url",
+        default=os.environ.get("MQTT_URL", ""),
+        help="site broker, mqtt://[user:pass@]host:port (default: $MQTT_URL)",
+    )
+    parser.add_argument(
+        "--server-mqtt-url", default="", help="the server's broker when it is not the site broker"
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the policy and event buffer live (default: data/gateway/CODE)",
+    )
     parser.add_argument("--gateway-id", default=None, help="default: gw-CODE")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="topic prefix (default: wuye)")
     parser.add_argument("--heartbeat-s", type=float, default=30.0)
@@ -55,7 +63,9 @@ async def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     logging.getLogger("wuye.gateway").info(
-        "gateway %s for %s: policy version %s", gateway.gateway_id, args.community,
+        "gateway %s for %s: policy version %s",
+        gateway.gateway_id,
+        args.community,
         gateway.policy_version,
     )
     await gateway.run(stop)
@@ -63,8 +73,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return asyncio.run(run(build_parser().parse_args(argv)))
 
 

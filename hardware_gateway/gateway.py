@@ -303,7 +303,11 @@ class Gateway:
         self.store.set_flag("fire_latched", self.fire_latched)
 
     async def _send_to_doors(
-        self, action: str, *, reason: str, only: list[str] | None = None,
+        self,
+        action: str,
+        *,
+        reason: str,
+        only: list[str] | None = None,
         command_id: str | None = None,
     ) -> None:
         """Send `action` to every door and gate at once (fire release, restore)."""
@@ -322,19 +326,29 @@ class Gateway:
     async def _command_device(
         self, device_id: str, command_id: str, action: str, expires_at: float, reason: str
     ) -> None:
-        body = {"command_id": command_id, "action": action, "expires_at": expires_at,
-                "ts": self.clock()}
+        body = {
+            "command_id": command_id,
+            "action": action,
+            "expires_at": expires_at,
+            "ts": self.clock(),
+        }
         try:
             await self._publish_device(self.topics.device_command(self.community, device_id), body)
         except (MqttError, ConnectionError) as exc:
-            self.record("command_failed", device_id=device_id, command_id=command_id,
-                        action=action, reason="devices_unreachable")
+            self.record(
+                "command_failed",
+                device_id=device_id,
+                command_id=command_id,
+                action=action,
+                reason="devices_unreachable",
+            )
             raise ConnectionError(str(exc)) from exc
         self._sent[command_id] = action
         if len(self._sent) > RECENT_REQUESTS:
             self._sent.pop(next(iter(self._sent)))
-        self.record("command_sent", device_id=device_id, command_id=command_id, action=action,
-                    reason=reason)
+        self.record(
+            "command_sent", device_id=device_id, command_id=command_id, action=action, reason=reason
+        )
 
     async def _publish_device(self, topic: str, body: dict[str, Any]) -> None:
         client = self._device_client
@@ -424,8 +438,11 @@ class Gateway:
             return  # without a base, only a full snapshot helps; it is retained too
         delta = load_object(payload, MAX_POLICY_BYTES)
         if delta.get("base_version") != self.policy.version:
-            log.info("delta %s does not follow version %s: waiting for the snapshot",
-                     delta.get("version"), self.policy.version)
+            log.info(
+                "delta %s does not follow version %s: waiting for the snapshot",
+                delta.get("version"),
+                self.policy.version,
+            )
             return
         await self._adopt(Policy.from_snapshot(apply_delta(self.policy.data, delta)))
 
@@ -447,8 +464,11 @@ class Gateway:
         if not self.store.remember_command(command.command_id, command.expires_at, now):
             log.info("duplicate command %s ignored", command.command_id)
             return
-        base = {"command_id": command.command_id, "action": command.action,
-                "issued_by": command.issued_by}
+        base = {
+            "command_id": command.command_id,
+            "action": command.action,
+            "issued_by": command.issued_by,
+        }
         if command.expires_at <= now:
             self.record("command_expired", device_id=command.device_id, **base)
             return
@@ -461,15 +481,20 @@ class Gateway:
         targets = self.door_devices() if command.device_id == ALL_DEVICES else [command.device_id]
         for device_id in targets:
             try:
-                await self._command_device(device_id, command.command_id, command.action,
-                                           command.expires_at, "server")
+                await self._command_device(
+                    device_id, command.command_id, command.action, command.expires_at, "server"
+                )
             except ConnectionError:
                 log.warning("command %s for %s not delivered", command.command_id, device_id)
 
     async def _restore(self, command: Command, base: dict[str, Any]) -> None:
         if self.fire_panels:
-            self.record("restore_refused", reason="alarm_active",
-                        detail_panels=sorted(self.fire_panels), **base)
+            self.record(
+                "restore_refused",
+                reason="alarm_active",
+                detail_panels=sorted(self.fire_panels),
+                **base,
+            )
             return
         self.fire_latched = False
         self._save_fire()
@@ -490,8 +515,13 @@ class Gateway:
             "rejected": sum(self.rejected.values()),
             "ts": self.clock(),
         }
-        await client.publish(self.sync.state(self.community, self.gateway_id),
-                             json.dumps(body), qos=1, retain=True, timeout=timeout)
+        await client.publish(
+            self.sync.state(self.community, self.gateway_id),
+            json.dumps(body),
+            qos=1,
+            retain=True,
+            timeout=timeout,
+        )
 
     def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -530,8 +560,12 @@ class Gateway:
             batch_id = uuid.uuid4().hex
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._acks[batch_id] = future
-            body = {"batch_id": batch_id, "gateway_id": self.gateway_id,
-                    "events": [event for _, event in batch], "ts": self.clock()}
+            body = {
+                "batch_id": batch_id,
+                "gateway_id": self.gateway_id,
+                "events": [event for _, event in batch],
+                "ts": self.clock(),
+            }
             try:
                 await client.publish(topic, json.dumps(body, ensure_ascii=False), qos=1)
                 await asyncio.wait_for(future, self.ack_timeout_s)
@@ -542,4 +576,3 @@ class Gateway:
             finally:
                 self._acks.pop(batch_id, None)
             self.store.drop_events([seq for seq, _ in batch])
-

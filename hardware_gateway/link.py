@@ -13,7 +13,16 @@ from urllib.parse import unquote, urlsplit
 
 from aiomqtt import Client, Message, MqttError, Will
 
-__all__ = ["Client", "LinkAddress", "Message", "MqttError", "Will", "client", "filtered", "parse_url"]
+__all__ = [
+    "Client",
+    "LinkAddress",
+    "Message",
+    "MqttError",
+    "Will",
+    "client",
+    "filtered",
+    "parse_url",
+]
 
 DEFAULT_PORT = 1883
 

@@ -136,7 +136,7 @@ class Command:
 
 
 def parse_command(payload: Any) -> Command:
-    """`gateway/commands`: `{"command_id", "device_id", "action", "expires_at", "issued_by", "ts"}`."""
+    """`gateway/commands`: command_id, device_id, action, expires_at, issued_by, ts."""
     obj = load_object(payload, MAX_COMMAND_BYTES)
     action = text(obj, "action", 16)
     if action not in COMMAND_ACTIONS:

@@ -70,7 +70,7 @@ def _qr_signature(key_hex: str, body: str) -> str:
 
 
 def resident_qr(key_hex: str, resident_id: str, expires_at: int) -> str:
-    """A resident's short-lived QR token: `R1.{resident}.{expires}.{hmac}` (the gateway verifies)."""
+    """A resident's short-lived QR token `R1.{resident}.{expires}.{hmac}`; gateways verify it."""
     body = f"{RESIDENT_QR_PREFIX}.{resident_id}.{int(expires_at)}"
     return f"{body}.{_qr_signature(key_hex, body)}"
 
@@ -171,8 +171,10 @@ def _homes(value: Any, what: str) -> tuple[Home, ...]:
     for item in value:
         _need(isinstance(item, dict), f"{what} entries must be objects")
         floor = item.get("floor")
-        _need(floor is None or (isinstance(floor, int) and not isinstance(floor, bool)),
-              f"{what} floor must be an integer or null")
+        _need(
+            floor is None or (isinstance(floor, int) and not isinstance(floor, bool)),
+            f"{what} floor must be an integer or null",
+        )
         homes.append(Home(_text(item.get("building"), what), _text(item.get("unit"), what), floor))
     return tuple(homes)
 
@@ -199,8 +201,10 @@ class Policy:
         _need(isinstance(data, dict), "snapshot must be a JSON object")
         _need(data.get("schema") == SCHEMA, f"schema must be {SCHEMA}")
         version = data.get("version")
-        _need(isinstance(version, int) and not isinstance(version, bool) and version >= 0,
-              "version must be a non-negative integer")
+        _need(
+            isinstance(version, int) and not isinstance(version, bool) and version >= 0,
+            "version must be a non-negative integer",
+        )
         community = _text(data.get("community"), "community", empty=False)
         try:
             tz = ZoneInfo(_text(data.get("tz", "UTC"), "tz", empty=False))
@@ -238,8 +242,10 @@ class Policy:
         for key, item in _map(data, "credentials").items():
             _need(isinstance(item, dict), f"credential {key} must be an object")
             resident, staff = item.get("resident"), item.get("staff")
-            _need((resident is None) != (staff is None),
-                  f"credential {key} names exactly one resident or staff")
+            _need(
+                (resident is None) != (staff is None),
+                f"credential {key} names exactly one resident or staff",
+            )
             credentials[key] = Holder(
                 None if resident is None else _text(resident, f"credential {key} resident"),
                 None if staff is None else _text(staff, f"credential {key} staff"),
@@ -253,8 +259,19 @@ class Policy:
                 _homes(item.get("homes", []), f"pass {key} homes"),
             )
         texts = {k: _text(v, f"text {k}") for k, v in _map(data, "texts").items()}
-        return cls(community, version, tz, qr_key, devices, residents, plates, credentials,
-                   passes, texts, data)
+        return cls(
+            community,
+            version,
+            tz,
+            qr_key,
+            devices,
+            residents,
+            plates,
+            credentials,
+            passes,
+            texts,
+            data,
+        )
 
     def text(self, key: str) -> str:
         """A display text rendered by the server; empty when the snapshot lacks it."""
@@ -445,13 +462,17 @@ def _resident(
         return Decision(rid, True, "temporary", policy.text("temporary"), "lease_expired")
     if info.fees_due_since is not None and today > info.fees_due_since:
         # Civil Code art. 944: arrears may show a reminder, never keep a resident out.
-        return Decision(rid, True, "resident", policy.text("resident_reminder"),
-                        "arrears_reminder", floors)
+        return Decision(
+            rid, True, "resident", policy.text("resident_reminder"), "arrears_reminder", floors
+        )
     return Decision(rid, True, "resident", policy.text("resident"), "resident", floors)
 
 
 def _visitor(
-    policy: Policy, request: AccessRequest, device: DeviceInfo | None, visitor: PassInfo,
+    policy: Policy,
+    request: AccessRequest,
+    device: DeviceInfo | None,
+    visitor: PassInfo,
     now: float,
 ) -> Decision:
     rid = request.request_id

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from hardware_gateway import link
 from hardware_gateway.link import LinkAddress, MqttError, Will
@@ -71,8 +71,15 @@ class SimulatedDevice:
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def _state(self, online: bool) -> str:
-        return json.dumps({"online": online, "kind": self.kind, "building": self.building,
-                           "unit": self.unit, "ts": self.clock()})
+        return json.dumps(
+            {
+                "online": online,
+                "kind": self.kind,
+                "building": self.building,
+                "unit": self.unit,
+                "ts": self.clock(),
+            }
+        )
 
     def _filters(self) -> list[str]:
         c, d = self.community, self.device_id
@@ -84,8 +91,9 @@ class SimulatedDevice:
         will = Will(state_topic, self._state(False), qos=1, retain=True)
         stack = contextlib.AsyncExitStack()
         client = await stack.enter_async_context(
-            link.client(self.address, client_id=f"sim-{self.topics.prefix}-{self.device_id}",
-                        will=will)
+            link.client(
+                self.address, client_id=f"sim-{self.topics.prefix}-{self.device_id}", will=will
+            )
         )
         await client.subscribe([(f, 1) for f in self._filters()])
         await client.publish(state_topic, self._state(True), qos=1, retain=True)
@@ -98,7 +106,9 @@ class SimulatedDevice:
             with contextlib.suppress(MqttError):
                 await self._client.publish(
                     self.topics.device_state(self.community, self.device_id),
-                    self._state(False), qos=1, retain=True,
+                    self._state(False),
+                    qos=1,
+                    retain=True,
                 )
         if self._reader is not None:
             self._reader.cancel()
@@ -108,12 +118,14 @@ class SimulatedDevice:
                 await self._stack.aclose()
         self._client = self._stack = self._reader = None
 
-    async def __aenter__(self) -> SimulatedDevice:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
@@ -127,14 +139,20 @@ class SimulatedDevice:
     # ---- what the device does ----------------------------------------------------------------
 
     async def request(
-        self, credential_type: str, value: str, *, floor: int | None = None,
+        self,
+        credential_type: str,
+        value: str,
+        *,
+        floor: int | None = None,
         timeout: float = WAIT_S,
     ) -> dict[str, Any]:
         """Present a credential; return the gateway's decision (TimeoutError if none comes)."""
         request_id = uuid.uuid4().hex
-        body: dict[str, Any] = {"request_id": request_id,
-                                "credential": {"type": credential_type, "value": value},
-                                "ts": self.clock()}
+        body: dict[str, Any] = {
+            "request_id": request_id,
+            "credential": {"type": credential_type, "value": value},
+            "ts": self.clock(),
+        }
         if floor is not None:
             body["floor"] = floor
         return await self.send_raw(json.dumps(body, ensure_ascii=False), request_id, timeout)
@@ -164,10 +182,14 @@ class SimulatedDevice:
                 await self._changed.wait()
 
     async def _read(self, client: link.Client) -> None:
+        with contextlib.suppress(MqttError):  # broker gone: a simulator just falls silent
+            await self._read_messages(client)
+
+    async def _read_messages(self, client: link.Client) -> None:
         decision_topic, command_topic = self._filters()
         async for message in link.filtered(client, self._filters()):
             try:
-                body = json.loads(message.payload)  # type: ignore[arg-type]
+                body = json.loads(message.payload)
             except (TypeError, ValueError):
                 continue
             if message.topic.matches(decision_topic):
@@ -191,11 +213,16 @@ class SimulatedDevice:
         else:
             self._seen.add(command_id)
             self.executed.append(body)
-            self.position = {"open": "open", "close": "closed", "release": "released",
-                             "restore": "closed"}.get(str(body.get("action")), self.position)
+            self.position = {
+                "open": "open",
+                "close": "closed",
+                "release": "released",
+                "restore": "closed",
+            }.get(str(body.get("action")), self.position)
         await client.publish(
             self.topics.device_ack(self.community, self.device_id),
-            json.dumps({"command_id": command_id, "ok": ok, "ts": self.clock()}), qos=1,
+            json.dumps({"command_id": command_id, "ok": ok, "ts": self.clock()}),
+            qos=1,
         )
 
 
@@ -237,7 +264,9 @@ class FirePanel(SimulatedDevice):
     async def _signal(self, active: bool) -> None:
         await self.client.publish(
             self.topics.fire(self.community, self.device_id),
-            json.dumps({"active": active, "ts": self.clock()}), qos=1, retain=True,
+            json.dumps({"active": active, "ts": self.clock()}),
+            qos=1,
+            retain=True,
         )
 
     async def alarm(self) -> None:
@@ -257,8 +286,14 @@ def simulator_for(
 ) -> SimulatedDevice:
     """A simulator for a device row `{"device_id", "kind", "building", "unit"}`."""
     cls = KINDS.get(device.get("kind", ""), SimulatedDevice)
-    return cls(address, community, device["device_id"], building=device.get("building", ""),
-               unit=device.get("unit", ""), **options)
+    return cls(
+        address,
+        community,
+        device["device_id"],
+        building=device.get("building", ""),
+        unit=device.get("unit", ""),
+        **options,
+    )
 
 
 async def start_site(

@@ -114,9 +114,7 @@ class Store:
 
     def remember_command(self, command_id: str, expires_at: float, now: float) -> bool:
         """True the first time `command_id` is seen; False for a duplicate delivery."""
-        self._db.execute(
-            "DELETE FROM commands WHERE expires_at < ?", (now - COMMAND_MEMORY_S,)
-        )
+        self._db.execute("DELETE FROM commands WHERE expires_at < ?", (now - COMMAND_MEMORY_S,))
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO commands (command_id, expires_at) VALUES (?, ?)",
             (command_id, expires_at),

@@ -1,4 +1,4 @@
-"""The server <-> gateway MQTT topics (the project's own contract, docs/gateway.md), built here only.
+"""The server <-> gateway MQTT topics (our own contract, docs/gateway.md), built here only.
 
 Layout under the same prefix as the device topics (`wuye` in production):
 `{prefix}/{community}/gateway/policy` (retained snapshot), `.../gateway/policy/delta` (retained

@@ -104,6 +104,7 @@ def run_dev(settings: Settings) -> int:
     from server.adapters.mqtt import start_broker
     from server.app import create_app
     from server.workers import run_loops
+    from server.workers.gateway_sync import run_dev_sites
 
     asyncio.run(migrate(settings))
     if settings.demo_dir.is_dir():
@@ -116,7 +117,10 @@ def run_dev(settings: Settings) -> int:
         address, broker = await start_broker(settings.mqtt_url, settings.mqtt_embedded_port)
         app.ctx.broker = broker
         app.ctx.mqtt_address = address
+        app.ctx.services.extras["mqtt_address"] = address  # where gateway_sync publishes
         app.add_task(run_loops(app.ctx.services, stop), name="worker-loops")
+        app.add_task(run_dev_sites(app.ctx.services, address,
+                                   settings.media_dir.parent / "gateway", stop), name="sites")
         base = settings.own_base_url
         simulator = f"{base}/simulator" if settings.wechat_emulated else "off (WECHAT_API_BASE set)"
         print(
@@ -127,7 +131,8 @@ def run_dev(settings: Settings) -> int:
             f"  chat simulator:  {simulator}\n"
             f"  WeChat emulator: {base}/_emulator/wechat/_calls\n"
             f"  SMS emulator:    {base}/_emulator/sms/_calls\n"
-            f"  MQTT broker:     mqtt://{address.host}:{address.port}\n",
+            f"  MQTT broker:     mqtt://{address.host}:{address.port}\n"
+            f"  site gateways:   one per community, every device simulated\n",
             flush=True,
         )
 

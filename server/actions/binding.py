@@ -51,7 +51,19 @@ def phone_matches(roster_phone: str, given: str) -> bool:
 
 
 async def bind_room(*, openid: str, room_id: int, phone: str) -> Bound:
-    """Link `openid` to the room's roster person whose phone matches; raises BindRefused.
+    """Link an official-account `openid` to the room's roster person (see `_bind`)."""
+    return await _bind("openid", openid, room_id, phone)
+
+
+async def bind_room_for_miniapp(*, miniapp_openid: str, room_id: int, phone: str) -> Bound:
+    """The same check for a mini-program user: links Resident.miniapp_openid (CONTRACT.md:
+    a mini-program openid is not the official-account openid, so each has its own link)."""
+    return await _bind("miniapp_openid", miniapp_openid, room_id, phone)
+
+
+async def _bind(column: str, openid: str, room_id: int, phone: str) -> Bound:
+    """Link `openid` (stored in Resident.<column>) to the room's roster person whose phone
+    matches; raises BindRefused.
 
     Decisions (docs/bot.md, "Dialogue"):
     - the openid speaks for nobody yet: it becomes the verified person's openid, which also gives
@@ -73,12 +85,13 @@ async def bind_room(*, openid: str, room_id: int, phone: str) -> Bound:
             raise BindRefused("ambiguous_phone")  # two residents share the last four digits
         verified = matched[0]
         person = verified.resident
-        mine = await Resident.filter(openid=openid).select_for_update().first()
+        mine = await Resident.filter(**{column: openid}).select_for_update().first()
         if mine is None:
-            if person.openid and person.openid != openid:
+            linked = getattr(person, column)
+            if linked and linked != openid:
                 raise BindRefused("phone_taken")
-            person.openid = openid
-            await person.save(update_fields=["openid"])
+            setattr(person, column, openid)
+            await person.save(update_fields=[column])
             return Bound(person.id, room_id, verified.relation, already=False)
         if mine.id == person.id:
             return Bound(person.id, room_id, verified.relation, already=True)
@@ -89,15 +102,25 @@ async def bind_room(*, openid: str, room_id: int, phone: str) -> Bound:
 
 
 async def unbind_room(*, openid: str, room_id: int) -> Unbound:
-    """Stop `openid` speaking for a room; raises BindRefused("not_bound").
+    """Stop an official-account `openid` speaking for a room (see `_unbind`)."""
+    return await _unbind("openid", openid, room_id)
 
-    The last room: the openid is unlinked (Resident.openid cleared) and the roster row stays, so
+
+async def unbind_room_for_miniapp(*, miniapp_openid: str, room_id: int) -> Unbound:
+    """The same for a mini-program user (Resident.miniapp_openid)."""
+    return await _unbind("miniapp_openid", miniapp_openid, room_id)
+
+
+async def _unbind(column: str, openid: str, room_id: int) -> Unbound:
+    """Stop `openid` (Resident.<column>) speaking for a room; raises BindRefused("not_bound").
+
+    The last room: the openid is unlinked (its column cleared) and the roster row stays, so
     the person can bind again by phone and the office's records are untouched. One of several
     rooms: that RoomBinding is removed (moved out, sold); a roster import that still lists the
     person restores it.
     """
     async with in_transaction():
-        resident = await Resident.filter(openid=openid).select_for_update().first()
+        resident = await Resident.filter(**{column: openid}).select_for_update().first()
         if resident is None:
             raise BindRefused("not_bound")
         bindings = await RoomBinding.filter(resident_id=resident.id)
@@ -105,8 +128,8 @@ async def unbind_room(*, openid: str, room_id: int) -> Unbound:
         if target is None:
             raise BindRefused("not_bound")
         if len(bindings) == 1:
-            resident.openid = None
-            await resident.save(update_fields=["openid"])
+            setattr(resident, column, None)
+            await resident.save(update_fields=[column])
             return Unbound(room_id, unlinked=True)
         await target.delete()
         return Unbound(room_id, unlinked=False)

@@ -121,8 +121,11 @@ async def build_policy(
     """The community's policy snapshot (without `version`; the publisher numbers it)."""
     cid = community.id
     rooms = {
-        r["id"]: {"building": r["unit__building__name"], "unit": r["unit__name"],
-                  "floor": floor_of(r["number"])}
+        r["id"]: {
+            "building": r["unit__building__name"],
+            "unit": r["unit__name"],
+            "floor": floor_of(r["number"]),
+        }
         for r in await Room.filter(community_id=cid).values(
             "id", "number", "unit__name", "unit__building__name"
         )
@@ -148,8 +151,10 @@ async def build_policy(
     for resident_id, room_ids in sorted(rooms_of.items()):
         due = [fees_due_since[r] for r in room_ids if r in fees_due_since]
         residents[str(resident_id)] = {
-            "homes": sorted((rooms[r] for r in room_ids if r in rooms),
-                            key=lambda h: (h["building"], h["unit"], h["floor"] or 0)),
+            "homes": sorted(
+                (rooms[r] for r in room_ids if r in rooms),
+                key=lambda h: (h["building"], h["unit"], h["floor"] or 0),
+            ),
             "fees_due_since": min(due).isoformat() if due else None,
         }
 
@@ -169,9 +174,7 @@ async def build_policy(
         if c["staff_id"] is not None and c["staff_id"] in staff_ids:
             credentials[credential_key(c["kind"], c["value"])] = {"staff": str(c["staff_id"])}
         elif c["resident_id"] is not None and c["resident_id"] in rooms_of:
-            credentials[credential_key(c["kind"], c["value"])] = {
-                "resident": str(c["resident_id"])
-            }
+            credentials[credential_key(c["kind"], c["value"])] = {"resident": str(c["resident_id"])}
 
     passes: dict[str, Any] = {}
     for p in await VisitorPass.filter(
@@ -186,8 +189,9 @@ async def build_policy(
 
     devices = {
         d["device_id"]: {"kind": d["kind"], "building": d["building"], "unit": d["unit"]}
-        for d in await Device.filter(community_id=cid).values("device_id", "kind", "building",
-                                                              "unit")
+        for d in await Device.filter(community_id=cid).values(
+            "device_id", "kind", "building", "unit"
+        )
     }
     return {
         "schema": SCHEMA,
@@ -207,11 +211,17 @@ async def build_policy(
 
 
 async def _lives_in(resident: Resident, community: Community) -> bool:
-    return await RoomBinding.filter(resident_id=resident.id, room__community_id=community.id).exists()
+    return await RoomBinding.filter(
+        resident_id=resident.id, room__community_id=community.id
+    ).exists()
 
 
 async def issue_resident_qr(
-    community: Community, resident: Resident, *, secret_key: str, now: datetime,
+    community: Community,
+    resident: Resident,
+    *,
+    secret_key: str,
+    now: datetime,
     ttl_s: int = QR_TTL_S,
 ) -> str:
     """A short-lived QR token the resident shows at a door reader (mini-program)."""
@@ -222,8 +232,13 @@ async def issue_resident_qr(
 
 
 async def enroll_credential(
-    community: Community, kind: str, value: str, *, resident: Resident | None = None,
-    staff: Staff | None = None, sync: PolicySync | None = None,
+    community: Community,
+    kind: str,
+    value: str,
+    *,
+    resident: Resident | None = None,
+    staff: Staff | None = None,
+    sync: PolicySync | None = None,
 ) -> AccessCredential:
     """Register a card or face for one resident or one staff member of `community`."""
     value = value.strip()
@@ -236,11 +251,12 @@ async def enroll_credential(
     if staff is not None and staff.id not in await staff_in_scope(community):
         raise AccessRefused("out_of_scope", f"staff {staff.id} does not work here")
     async with in_transaction():
-        existing = await AccessCredential.get_or_none(community_id=community.id, kind=kind,
-                                                      value=value)
+        existing = await AccessCredential.get_or_none(
+            community_id=community.id, kind=kind, value=value
+        )
         if existing is not None:
-            existing.resident_id = resident.id if resident else None  # type: ignore[attr-defined]
-            existing.staff_id = staff.id if staff else None  # type: ignore[attr-defined]
+            existing.resident_id = resident.id if resident else None
+            existing.staff_id = staff.id if staff else None
             existing.revoked_at = None
             await existing.save()
             credential = existing
@@ -278,9 +294,16 @@ async def create_visitor_pass(
         raise AccessRefused("not_a_resident", f"resident {host.id} has no room here")
     async with in_transaction():
         visitor_pass, _ = await VisitorPass.update_or_create(
-            defaults={"valid_from": valid_from, "valid_to": valid_to, "host": host,
-                      "created_by": created_by, "revoked_at": None},
-            community_id=community.id, credential_type=credential_type, credential=credential,
+            defaults={
+                "valid_from": valid_from,
+                "valid_to": valid_to,
+                "host": host,
+                "created_by": created_by,
+                "revoked_at": None,
+            },
+            community_id=community.id,
+            credential_type=credential_type,
+            credential=credential,
         )
     if sync is not None:
         await sync.request(community.code)
@@ -315,22 +338,37 @@ async def issue_gateway_command(
         raise AccessRefused("bad_action", action)
     if device_id == ALL_DEVICES and action not in ("release", "restore"):
         raise AccessRefused("bad_action", f"{action} needs one device")
-    if device_id != ALL_DEVICES and not await Device.exists(community_id=community.id,
-                                                            device_id=device_id):
+    if device_id != ALL_DEVICES and not await Device.exists(
+        community_id=community.id, device_id=device_id
+    ):
         raise AccessRefused("no_such_device", device_id)
     if issued_by.id not in await staff_in_scope(community):
         raise AccessRefused("out_of_scope", f"staff {issued_by.id} does not work here")
     command_id = uuid.uuid4().hex
     expires_at = now.timestamp() + ttl_s
     await AccessEvent.create(
-        event_id=f"cmd-{command_id}", community=community, gateway_id="server",
-        kind="remote_command", at=now, device_id=device_id,
-        detail={"command_id": command_id, "action": action, "issued_by": f"staff:{issued_by.id}",
-                "expires_at": expires_at},
+        event_id=f"cmd-{command_id}",
+        community=community,
+        gateway_id="server",
+        kind="remote_command",
+        at=now,
+        device_id=device_id,
+        detail={
+            "command_id": command_id,
+            "action": action,
+            "issued_by": f"staff:{issued_by.id}",
+            "expires_at": expires_at,
+        },
     )
-    await publisher.publish_command(community.code, {
-        "command_id": command_id, "device_id": device_id, "action": action,
-        "expires_at": expires_at, "issued_by": f"staff:{issued_by.id}", "ts": now.timestamp(),
-    })
+    await publisher.publish_command(
+        community.code,
+        {
+            "command_id": command_id,
+            "device_id": device_id,
+            "action": action,
+            "expires_at": expires_at,
+            "issued_by": f"staff:{issued_by.id}",
+            "ts": now.timestamp(),
+        },
+    )
     return command_id
-

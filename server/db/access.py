@@ -1,5 +1,7 @@
 """Site access: enrolled cards and faces, visitor passes, and the events gateways upload."""
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -17,7 +19,9 @@ class AccessCredential(Model):
     kind = fields.CharField(max_length=8, description="card or face")
     value = fields.CharField(max_length=128, description="card number or face template id")
     resident: fields.ForeignKeyNullableRelation[Resident] = fields.ForeignKeyField(
-        "models.Resident", related_name="access_credentials", null=True,
+        "models.Resident",
+        related_name="access_credentials",
+        null=True,
         on_delete=fields.CASCADE,
     )
     staff: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
@@ -43,7 +47,10 @@ class VisitorPass(Model):
     valid_from = fields.DatetimeField()
     valid_to = fields.DatetimeField()
     host: fields.ForeignKeyNullableRelation[Resident] = fields.ForeignKeyField(
-        "models.Resident", related_name="visitor_passes", null=True, on_delete=fields.CASCADE,
+        "models.Resident",
+        related_name="visitor_passes",
+        null=True,
+        on_delete=fields.CASCADE,
         description="whose doors and floors the visitor may reach, null for any",
     )
     created_by = fields.CharField(max_length=48, description="resident:ID or staff:ID")
@@ -73,7 +80,7 @@ class AccessEvent(Model):
     allow = fields.BooleanField(null=True)
     mode = fields.CharField(max_length=12, default="")
     reason = fields.CharField(max_length=32, default="")
-    detail = fields.JSONField(default=dict)
+    detail = fields.JSONField[dict[str, Any]](default=dict)
     received_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

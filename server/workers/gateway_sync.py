@@ -11,6 +11,7 @@ a request, e.g. a roster import from the command line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -39,7 +40,9 @@ RECONNECT_S = 1.0
 STATE_TTL_S = 7 * 86_400
 _UNVERSIONED = ("version", "issued_at")
 # Delete the lock only if it is still ours (it may have expired and been taken by another).
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
 
 
 class PolicyBusy(Exception):
@@ -85,7 +88,9 @@ class GatewaySync:
         """Stay connected (reconnecting after a broker outage) until `stop` is set."""
         while not stop.is_set():
             try:
-                async with mqtt_client(self.address, client_id=f"wuye-sync-{self._owner}") as client:
+                async with mqtt_client(
+                    self.address, client_id=f"wuye-sync-{self._owner}"
+                ) as client:
                     await client.subscribe(
                         [(self.topics.all_events(), 1), (self.topics.all_states(), 1)]
                     )
@@ -98,10 +103,8 @@ class GatewaySync:
                 self._client = None
                 self.ready.clear()
             if not stop.is_set():
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RECONNECT_S)
-                except TimeoutError:
-                    pass
 
     async def _serve(self, client: Client, stop: asyncio.Event) -> None:
         tasks = [
@@ -144,10 +147,16 @@ class GatewaySync:
             if community is None:
                 return None
             now = self.clock()
-            body = json.loads(json.dumps(await build_policy(
-                community, secret_key=self.services.settings.secret_key,
-                tz_name=self.services.settings.tz_name, now=now,
-            )))
+            body = json.loads(
+                json.dumps(
+                    await build_policy(
+                        community,
+                        secret_key=self.services.settings.secret_key,
+                        tz_name=self.services.settings.tz_name,
+                        now=now,
+                    )
+                )
+            )
             key = f"{self._prefix}gateway:snapshot:{community_code}"
             raw = await redis.get(key)
             previous = json.loads(raw) if raw else None
@@ -155,14 +164,24 @@ class GatewaySync:
                 return int(previous["version"])
             # Milliseconds since the epoch, and always above the last one: a restarted worker
             # (or a wiped Redis) still publishes versions the gateways accept as newer.
-            version = max(int(now.timestamp() * 1000), int(previous["version"]) + 1 if previous else 0)
+            version = max(
+                int(now.timestamp() * 1000), int(previous["version"]) + 1 if previous else 0
+            )
             snapshot = {**body, "version": version, "issued_at": now.timestamp()}
             if previous is not None:
                 delta = diff(previous, snapshot)
-                await client.publish(self.topics.policy_delta(community_code),
-                                     json.dumps(delta, ensure_ascii=False), qos=1, retain=True)
-            await client.publish(self.topics.policy(community_code),
-                                 json.dumps(snapshot, ensure_ascii=False), qos=1, retain=True)
+                await client.publish(
+                    self.topics.policy_delta(community_code),
+                    json.dumps(delta, ensure_ascii=False),
+                    qos=1,
+                    retain=True,
+                )
+            await client.publish(
+                self.topics.policy(community_code),
+                json.dumps(snapshot, ensure_ascii=False),
+                qos=1,
+                retain=True,
+            )
             await redis.set(key, json.dumps(snapshot, ensure_ascii=False))
             log.info("policy %s version %s published", community_code, version)
             return version
@@ -175,9 +194,9 @@ class GatewaySync:
             item = await redis.blpop([key], timeout=POP_TIMEOUT_S)
             if item is None:
                 continue
-            codes = {item[1]}
+            codes = {str(item[1])}
             while len(codes) < 1000 and (more := await redis.lpop(key)) is not None:
-                codes.add(more)  # many changes queued for one community: one rebuild
+                codes.add(str(more))  # many changes queued for one community: one rebuild
             for code in sorted(codes):
                 try:
                     await self.publish_policy(code)
@@ -191,24 +210,27 @@ class GatewaySync:
     async def _refresh(self, stop: asyncio.Event) -> None:
         redis = self.services.redis
         while not stop.is_set():
-            due = await redis.set(f"{self._prefix}gateway:refresh", self._owner, nx=True,
-                                  ex=max(1, int(self.refresh_s)))
+            due = await redis.set(
+                f"{self._prefix}gateway:refresh",
+                self._owner,
+                nx=True,
+                ex=max(1, int(self.refresh_s)),
+            )
             if due:
-                codes = await Community.all().values_list("code", flat=True)
+                codes = [str(c) for c in await Community.all().values_list("code", flat=True)]
                 if codes:
                     await redis.rpush(f"{self._prefix}{DIRTY_KEY}", *codes)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.refresh_s)
-            except TimeoutError:
-                pass
 
     # ---- commands ----------------------------------------------------------------------------
 
     async def publish_command(self, community_code: str, command: dict[str, Any]) -> None:
         """CommandPublisher port: send a command to a community's gateway (QoS 1)."""
         client = await self._connected()
-        await client.publish(self.topics.commands(community_code),
-                             json.dumps(command, ensure_ascii=False), qos=1)
+        await client.publish(
+            self.topics.commands(community_code), json.dumps(command, ensure_ascii=False), qos=1
+        )
 
     # ---- what gateways send ------------------------------------------------------------------
 
@@ -221,14 +243,18 @@ class GatewaySync:
                     batch = parse_event_batch(message.payload)
                     await ingest_events(parts.community, parts.gateway_id, batch.events)
                     ack = {"batch_id": batch.batch_id, "ts": self.clock().timestamp()}
-                    await client.publish(self.topics.events_ack(parts.community, parts.gateway_id),
-                                         json.dumps(ack), qos=1)
+                    await client.publish(
+                        self.topics.events_ack(parts.community, parts.gateway_id),
+                        json.dumps(ack),
+                        qos=1,
+                    )
                 elif parts.kind is SyncKind.STATE and message.payload:
                     state = load_object(message.payload, MAX_DEVICE_BYTES * 16)
                     state["received_at"] = self.clock().timestamp()
                     await self.services.redis.set(
                         f"{self._prefix}gateway:state:{parts.community}:{parts.gateway_id}",
-                        json.dumps(state), ex=STATE_TTL_S,
+                        json.dumps(state),
+                        ex=STATE_TTL_S,
                     )
             except (MessageError, ValueError) as exc:
                 log.warning("rejected message on %s: %s", topic, exc)
@@ -243,7 +269,7 @@ async def gateway_states(services: Services, community_code: str) -> dict[str, d
     async for key in services.redis.scan_iter(f"{prefix}*"):
         raw = await services.redis.get(key)
         if raw:
-            found[key[len(prefix):]] = json.loads(raw)
+            found[key[len(prefix) :]] = json.loads(raw)
     return found
 
 
@@ -254,8 +280,9 @@ async def gateway_sync_loop(services: Services, stop: asyncio.Event) -> None:
         log.info("no MQTT broker reachable from this process (embedded://): gateway sync idle")
         await stop.wait()
         return
-    sync = GatewaySync(services, address,
-                       topics=SyncTopics(services.extras.get("mqtt_prefix", DEFAULT_PREFIX)))
+    sync = GatewaySync(
+        services, address, topics=SyncTopics(services.extras.get("mqtt_prefix", DEFAULT_PREFIX))
+    )
     services.extras["gateway_sync"] = sync
     await sync.run(stop)
 
@@ -274,10 +301,15 @@ async def run_dev_sites(
         devices = await Device.filter(community_id=community.id).values(
             "device_id", "kind", "building", "unit"
         )
-        gateway = Gateway(community.code, devices=site, upstream=site,
-                          state_dir=state_root / community.code)
-        runs.append(asyncio.create_task(gateway.run(stop)))
         simulators += await start_site(site, community.code, devices)
+        gateway = Gateway(
+            community.code, devices=site, upstream=site, state_dir=state_root / community.code
+        )
+        runs.append(asyncio.create_task(gateway.run(stop)))
+        # One client connecting at a time: amqtt 0.12.1 breaks a session that connects while
+        # another client subscribes (see hardware_gateway.gateway.Gateway.run).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gateway.upstream_ready.wait(), 5)
         log.info("gateway and %d simulated devices running for %s", len(devices), community.code)
     try:
         await stop.wait()

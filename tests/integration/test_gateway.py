@@ -83,8 +83,11 @@ def snapshot(version: int = 5, **overrides: Any) -> dict[str, Any]:
             "沪B22222": {"resident": "2", "lease_until": "2026-10-31"},
             "苏C33333": {"resident": "3", "lease_until": "2026-12-31"},
         },
-        "credentials": {"card:C1": {"resident": "1"}, "card:C3": {"resident": "3"},
-                        "card:S1": {"staff": "7"}},
+        "credentials": {
+            "card:C1": {"resident": "1"},
+            "card:C3": {"resident": "3"},
+            "card:S1": {"staff": "7"},
+        },
         "passes": {
             "qr:V1": {"valid_from": NOW - 3600, "valid_to": NOW + 300, "homes": [home("2", 3)]},
             "qr:V2": {"valid_from": NOW - 7200, "valid_to": NOW - 3600, "homes": []},
@@ -119,8 +122,11 @@ class FakeServer:
             for event in batch["events"]:
                 self.events[event["event_id"]] = event
             parts = self.sync.parse(str(message.topic))
-            await self.client.publish(self.sync.events_ack(parts.community, parts.gateway_id),
-                                      json.dumps({"batch_id": batch["batch_id"], "ts": 0}), qos=1)
+            await self.client.publish(
+                self.sync.events_ack(parts.community, parts.gateway_id),
+                json.dumps({"batch_id": batch["batch_id"], "ts": 0}),
+                qos=1,
+            )
 
     async def stop(self) -> None:
         if self._reader is not None:
@@ -129,12 +135,20 @@ class FakeServer:
         await self._stack.aclose()
 
     async def publish_policy(self, data: dict[str, Any]) -> None:
-        await self.client.publish(self.sync.policy(self.community),
-                                  json.dumps(data, ensure_ascii=False), qos=1, retain=True)
+        await self.client.publish(
+            self.sync.policy(self.community),
+            json.dumps(data, ensure_ascii=False),
+            qos=1,
+            retain=True,
+        )
 
     async def publish_delta(self, data: dict[str, Any]) -> None:
-        await self.client.publish(self.sync.policy_delta(self.community),
-                                  json.dumps(data, ensure_ascii=False), qos=1, retain=True)
+        await self.client.publish(
+            self.sync.policy_delta(self.community),
+            json.dumps(data, ensure_ascii=False),
+            qos=1,
+            retain=True,
+        )
 
     async def command(self, payload: dict[str, Any] | bytes) -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -169,9 +183,15 @@ class Site:
         return self.gateway
 
     async def start_gateway(self, *, upstream: bool = True) -> Gateway:
-        self.gateway = new_gateway("alpha", self.address, self.uplink, self.state_dir,
-                                   gateway_id=self.gateway_id, topics=self.topics,
-                                   clock=self.clock)
+        self.gateway = new_gateway(
+            "alpha",
+            self.address,
+            self.uplink,
+            self.state_dir,
+            gateway_id=self.gateway_id,
+            topics=self.topics,
+            clock=self.clock,
+        )
         await self._run.enter_async_context(running(self.gateway, upstream=upstream))
         return self.gateway
 
@@ -195,15 +215,36 @@ async def site(mqtt_broker: BrokerAddress, mqtt_prefix: str, tmp_path: Path) -> 
 
     def device(cls: type[SimulatedDevice], device_id: str) -> Any:
         info = DEVICES[device_id]
-        return cls(address, "alpha", device_id, topics=topics, clock=clock,
-                   building=info["building"], unit=info["unit"])
+        return cls(
+            address,
+            "alpha",
+            device_id,
+            topics=topics,
+            clock=clock,
+            building=info["building"],
+            unit=info["unit"],
+        )
 
-    simulators = [device(VehicleGate, "gate"), device(UnitDoor, "door-5-2"),
-                  device(UnitDoor, "door-5-1"), device(Elevator, "lift-5"),
-                  device(FirePanel, "fire-1")]
+    simulators = [
+        device(VehicleGate, "gate"),
+        device(UnitDoor, "door-5-2"),
+        device(UnitDoor, "door-5-1"),
+        device(Elevator, "lift-5"),
+        device(FirePanel, "fire-1"),
+    ]
     gateway_id = f"gw-{uuid.uuid4().hex[:10]}"
-    built = Site(address, topics, sync, clock, proxy, uplink, server, tmp_path / "gw",
-                 gateway_id, *simulators)  # type: ignore[arg-type]
+    built = Site(
+        address,
+        topics,
+        sync,
+        clock,
+        proxy,
+        uplink,
+        server,
+        tmp_path / "gw",
+        gateway_id,
+        *simulators,
+    )  # type: ignore[arg-type]
     async with contextlib.AsyncExitStack() as stack:
         for simulator in simulators:
             await stack.enter_async_context(simulator)
@@ -215,10 +256,16 @@ async def site(mqtt_broker: BrokerAddress, mqtt_prefix: str, tmp_path: Path) -> 
             await built.stop_gateway()
     await server.stop()
     await proxy.stop()
-    await clear_retained(address, [
-        *(topics.device_state("alpha", d) for d in DEVICES), topics.fire("alpha", "fire-1"),
-        sync.policy("alpha"), sync.policy_delta("alpha"), sync.state("alpha", gateway_id),
-    ])
+    await clear_retained(
+        address,
+        [
+            *(topics.device_state("alpha", d) for d in DEVICES),
+            topics.fire("alpha", "fire-1"),
+            sync.policy("alpha"),
+            sync.policy_delta("alpha"),
+            sync.state("alpha", gateway_id),
+        ],
+    )
 
 
 async def timed(request: Any) -> tuple[dict[str, Any], float]:
@@ -227,24 +274,39 @@ async def timed(request: Any) -> tuple[dict[str, Any], float]:
     return decision, time.perf_counter() - started
 
 
-@pytest.mark.parametrize("device,kind,value,allow,mode,display", [
-    ("gate", "plate", "浙A·F48431", True, "resident", "resident"),
-    ("gate", "plate", "沪B22222", True, "temporary", "temporary"),
-    ("gate", "plate", "苏C33333", True, "resident", "resident_reminder"),
-    ("door-5-1", "card", "C3", True, "resident", "resident_reminder"),
-    ("door-5-2", "card", "S1", True, "staff", "staff"),
-    ("door-5-2", "qr", "V1", True, "visitor", "visitor"),
-    ("door-5-2", "qr", "V2", False, "visitor", "pass_invalid"),
-    ("gate", "plate", "京Z99999", False, "unknown", "unknown"),
-], ids=["resident", "lease-expired", "arrears-plate", "arrears-card", "staff", "visitor",
-        "visitor-outside-window", "unknown"])
+@pytest.mark.parametrize(
+    "device,kind,value,allow,mode,display",
+    [
+        ("gate", "plate", "浙A·F48431", True, "resident", "resident"),
+        ("gate", "plate", "沪B22222", True, "temporary", "temporary"),
+        ("gate", "plate", "苏C33333", True, "resident", "resident_reminder"),
+        ("door-5-1", "card", "C3", True, "resident", "resident_reminder"),
+        ("door-5-2", "card", "S1", True, "staff", "staff"),
+        ("door-5-2", "qr", "V1", True, "visitor", "visitor"),
+        ("door-5-2", "qr", "V2", False, "visitor", "pass_invalid"),
+        ("gate", "plate", "京Z99999", False, "unknown", "unknown"),
+    ],
+    ids=[
+        "resident",
+        "lease-expired",
+        "arrears-plate",
+        "arrears-card",
+        "staff",
+        "visitor",
+        "visitor-outside-window",
+        "unknown",
+    ],
+)
 async def test_each_credential_gets_its_decision_within_300_ms(
     site: Site, device: str, kind: str, value: str, allow: bool, mode: str, display: str
 ) -> None:
     reader = {"gate": site.gate, "door-5-2": site.door, "door-5-1": site.other_door}[device]
     decision, elapsed = await timed(reader.request(kind, value))
-    assert (decision["allow"], decision["mode"], decision["display"]) == (allow, mode,
-                                                                          TEXTS[display])
+    assert (decision["allow"], decision["mode"], decision["display"]) == (
+        allow,
+        mode,
+        TEXTS[display],
+    )
     assert elapsed < DECISION_BUDGET_S
 
 
@@ -300,12 +362,16 @@ async def test_visitor_pass_window_is_judged_by_the_gateway_clock(site: Site) ->
 async def test_fire_alarm_releases_every_door_and_gate_within_1_s(site: Site) -> None:
     started = time.perf_counter()
     await site.panel.alarm()
-    await eventually(lambda: all(d.position == "released" for d in site.doors()),
-                     timeout=RELEASE_BUDGET_S)
+    await eventually(
+        lambda: all(d.position == "released" for d in site.doors()), timeout=RELEASE_BUDGET_S
+    )
     assert time.perf_counter() - started < RELEASE_BUDGET_S
     decision = await site.door.request("card", "nobody")
-    assert (decision["allow"], decision["mode"], decision["display"]) == (True, "emergency",
-                                                                          TEXTS["emergency"])
+    assert (decision["allow"], decision["mode"], decision["display"]) == (
+        True,
+        "emergency",
+        TEXTS["emergency"],
+    )
 
 
 async def test_fire_override_holds_until_the_alarm_clears_and_a_person_restores(
@@ -317,8 +383,16 @@ async def test_fire_override_holds_until_the_alarm_clears_and_a_person_restores(
     await eventually(lambda: not site.gw.fire_panels)
     assert (await site.gate.see_plate("京Z99999"))["mode"] == "emergency"
 
-    await site.server.command({"command_id": "restore-1", "device_id": "*", "action": "restore",
-                               "expires_at": NOW + 60, "issued_by": "staff:7", "ts": NOW})
+    await site.server.command(
+        {
+            "command_id": "restore-1",
+            "device_id": "*",
+            "action": "restore",
+            "expires_at": NOW + 60,
+            "issued_by": "staff:7",
+            "ts": NOW,
+        }
+    )
     await eventually(lambda: all(d.position == "closed" for d in site.doors()))
     decision = await site.gate.see_plate("京Z99999")
     assert (decision["allow"], decision["mode"]) == (False, "unknown")
@@ -327,8 +401,16 @@ async def test_fire_override_holds_until_the_alarm_clears_and_a_person_restores(
 async def test_restore_is_refused_while_the_alarm_is_still_active(site: Site) -> None:
     await site.panel.alarm()
     await eventually(lambda: site.gate.position == "released")
-    await site.server.command({"command_id": "restore-1", "device_id": "*", "action": "restore",
-                               "expires_at": NOW + 60, "issued_by": "staff:7", "ts": NOW})
+    await site.server.command(
+        {
+            "command_id": "restore-1",
+            "device_id": "*",
+            "action": "restore",
+            "expires_at": NOW + 60,
+            "issued_by": "staff:7",
+            "ts": NOW,
+        }
+    )
     await eventually(lambda: site.server.of_kind("restore_refused"))
     assert site.gate.position == "released"
     assert (await site.gate.see_plate("京Z99999"))["mode"] == "emergency"
@@ -357,18 +439,40 @@ async def test_fire_release_reaches_doors_the_gateway_knows_only_from_their_stat
         assert gateway.policy is None
         await eventually(lambda: len(gateway.door_devices()) == 3)
         await panel.alarm()
-        await eventually(lambda: all(d.position == "released" for d in doors),
-                         timeout=RELEASE_BUDGET_S)
-    await clear_retained(address, [topics.fire("beta", "fire-9"),
-                                   *(topics.device_state("beta", d.device_id) for d in doors),
-                                   topics.device_state("beta", "fire-9")])
+        await eventually(
+            lambda: all(d.position == "released" for d in doors), timeout=RELEASE_BUDGET_S
+        )
+    await clear_retained(
+        address,
+        [
+            topics.fire("beta", "fire-9"),
+            *(topics.device_state("beta", d.device_id) for d in doors),
+            topics.device_state("beta", "fire-9"),
+        ],
+    )
 
 
 async def test_expired_command_is_never_executed(site: Site) -> None:
-    await site.server.command({"command_id": "old", "device_id": "door-5-2", "action": "open",
-                               "expires_at": NOW - 1, "issued_by": "staff:7", "ts": NOW - 31})
-    await site.server.command({"command_id": "new", "device_id": "door-5-2", "action": "open",
-                               "expires_at": NOW + 30, "issued_by": "staff:7", "ts": NOW})
+    await site.server.command(
+        {
+            "command_id": "old",
+            "device_id": "door-5-2",
+            "action": "open",
+            "expires_at": NOW - 1,
+            "issued_by": "staff:7",
+            "ts": NOW - 31,
+        }
+    )
+    await site.server.command(
+        {
+            "command_id": "new",
+            "device_id": "door-5-2",
+            "action": "open",
+            "expires_at": NOW + 30,
+            "issued_by": "staff:7",
+            "ts": NOW,
+        }
+    )
     await site.door.wait_until(lambda: bool(site.door.executed))
     assert [c["command_id"] for c in site.door.received] == ["new"]
     await eventually(lambda: site.server.of_kind("command_expired"))
@@ -376,8 +480,14 @@ async def test_expired_command_is_never_executed(site: Site) -> None:
 
 
 async def test_duplicate_command_executes_once_and_its_ack_is_reported(site: Site) -> None:
-    command = {"command_id": "dup", "device_id": "door-5-2", "action": "open",
-               "expires_at": NOW + 30, "issued_by": "staff:7", "ts": NOW}
+    command = {
+        "command_id": "dup",
+        "device_id": "door-5-2",
+        "action": "open",
+        "expires_at": NOW + 30,
+        "issued_by": "staff:7",
+        "ts": NOW,
+    }
     await site.server.command(command)
     await site.server.command(command)  # what a QoS 1 redelivery looks like
     await site.server.command({**command, "command_id": "marker"})
@@ -387,23 +497,38 @@ async def test_duplicate_command_executes_once_and_its_ack_is_reported(site: Sit
     await eventually(lambda: len(site.server.of_kind("command_ack")) == 2)
     acks = {e["command_id"]: e for e in site.server.of_kind("command_ack")}
     assert (acks["dup"]["ok"], acks["dup"]["action"], acks["dup"]["device_id"]) == (
-        True, "open", "door-5-2")
+        True,
+        "open",
+        "door-5-2",
+    )
 
 
 async def test_policy_delta_changes_decisions_without_a_new_snapshot(site: Site) -> None:
     old = snapshot()
-    new = snapshot(version=6, plates={**old["plates"],
-                                      "粤D44444": {"resident": "2", "lease_until": "2026-12-31"}})
+    new = snapshot(
+        version=6,
+        plates={**old["plates"], "粤D44444": {"resident": "2", "lease_until": "2026-12-31"}},
+    )
     await site.server.publish_delta(diff(old, new))
     await eventually(lambda: site.gw.policy_version == 6)
     assert (await site.gate.see_plate("粤D44444"))["mode"] == "resident"
 
 
-MALFORMED = [b"{not json", b"\xff", b"[]", b'{"request_id": "x"}',
-             json.dumps({"request_id": "x", "credential": {"type": "card", "value": 5},
-                         "ts": 1}).encode(),
-             json.dumps({"request_id": "x", "credential": {"type": "card", "value": "C1"},
-                         "ts": 1, "pad": "x" * 5000}).encode()]
+MALFORMED = [
+    b"{not json",
+    b"\xff",
+    b"[]",
+    b'{"request_id": "x"}',
+    json.dumps({"request_id": "x", "credential": {"type": "card", "value": 5}, "ts": 1}).encode(),
+    json.dumps(
+        {
+            "request_id": "x",
+            "credential": {"type": "card", "value": "C1"},
+            "ts": 1,
+            "pad": "x" * 5000,
+        }
+    ).encode(),
+]
 
 
 async def test_malformed_messages_are_rejected_and_logged_while_decisions_go_on(
@@ -412,8 +537,9 @@ async def test_malformed_messages_are_rejected_and_logged_while_decisions_go_on(
     caplog.set_level(logging.WARNING, logger="wuye.gateway")
     for payload in MALFORMED:
         await site.gate.client.publish(site.topics.device_request("alpha", "gate"), payload, qos=1)
-    await site.panel.client.publish(site.topics.fire("alpha", "fire-1"), b'{"active": "yes"}',
-                                    qos=1)
+    await site.panel.client.publish(
+        site.topics.fire("alpha", "fire-1"), b'{"active": "yes"}', qos=1
+    )
     await site.server.command(b'{"command_id": "c", "action": "open"}')
     await site.server.publish_policy({"schema": 1, "version": 99})
     await eventually(lambda: sum(site.gw.rejected.values()) == len(MALFORMED) + 3)

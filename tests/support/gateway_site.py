@@ -1,4 +1,4 @@
-"""Helpers for gateway tests: a fake clock, a cuttable uplink, a running gateway, retained cleanup."""
+"""Gateway test helpers: a fake clock, a cuttable uplink, a running gateway, retained cleanup."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ async def eventually(predicate: Callable[[], Any], timeout: float = WAIT_S) -> N
             await asyncio.sleep(0.005)
 
 
-async def eventually_async(predicate: Callable[[], Awaitable[Any]], timeout: float = WAIT_S) -> None:
+async def eventually_async(
+    predicate: Callable[[], Awaitable[Any]], timeout: float = WAIT_S
+) -> None:
     """`eventually` for a predicate that must be awaited (a database query)."""
     async with asyncio.timeout(timeout):
         while not await predicate():
@@ -69,8 +71,7 @@ class LinkProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(self.target.host,
-                                                                 self.target.port)
+            up_reader, up_writer = await asyncio.open_connection(self.target.host, self.target.port)
         except OSError:
             writer.transport.abort()
             return
@@ -120,14 +121,25 @@ async def running(gateway: Gateway, *, upstream: bool = True) -> AsyncIterator[G
 
 
 def new_gateway(
-    community: str, devices: LinkAddress, upstream: LinkAddress | None, state_dir: Path,
+    community: str,
+    devices: LinkAddress,
+    upstream: LinkAddress | None,
+    state_dir: Path,
     **options: Any,
 ) -> Gateway:
     """A gateway with a unique id (tests may share a broker) and quick reconnects."""
-    defaults: dict[str, Any] = {"gateway_id": f"gw-{uuid.uuid4().hex[:10]}",
-                                "reconnect_s": 0.05, "ack_timeout_s": 1.0}
-    return Gateway(community, devices=devices, upstream=upstream, state_dir=state_dir,
-                   **{**defaults, **options})
+    defaults: dict[str, Any] = {
+        "gateway_id": f"gw-{uuid.uuid4().hex[:10]}",
+        "reconnect_s": 0.05,
+        "ack_timeout_s": 1.0,
+    }
+    return Gateway(
+        community,
+        devices=devices,
+        upstream=upstream,
+        state_dir=state_dir,
+        **{**defaults, **options},
+    )
 
 
 async def clear_retained(address: LinkAddress, topics: list[str]) -> None:

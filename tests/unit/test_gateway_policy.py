@@ -64,8 +64,11 @@ def snapshot(**overrides: object) -> dict[str, object]:
         "plates": {"浙AF48431": {"resident": "1", "lease_until": "2026-12-31"}},
         "credentials": {"card:C1": {"resident": "1"}, "card:S1": {"staff": "7"}},
         "passes": {
-            "qr:V1": {"valid_from": NOW - 3600, "valid_to": NOW + 3600,
-                      "homes": [{"building": "5", "unit": "2", "floor": 3}]},
+            "qr:V1": {
+                "valid_from": NOW - 3600,
+                "valid_to": NOW + 3600,
+                "homes": [{"building": "5", "unit": "2", "floor": 3}],
+            },
         },
         "texts": TEXTS,
     }
@@ -73,18 +76,32 @@ def snapshot(**overrides: object) -> dict[str, object]:
     return data
 
 
-def ask(policy: Policy | None, device: str, kind: str, value: str, *, floor: int | None = None,
-        now: float = NOW, fire: bool = False):  # type: ignore[no-untyped-def]
+def ask(
+    policy: Policy | None,
+    device: str,
+    kind: str,
+    value: str,
+    *,
+    floor: int | None = None,
+    now: float = NOW,
+    fire: bool = False,
+):  # type: ignore[no-untyped-def]
     request = AccessRequest("r1", device, Credential(kind, value), now, floor)
     return decide(request, policy, now, fire=fire)
 
 
 def with_resident(fees_due_since: str | None = None, lease_until: str | None = "2026-12-31"):  # type: ignore[no-untyped-def]
-    return Policy.from_snapshot(snapshot(
-        residents={"1": {"homes": [{"building": "5", "unit": "2", "floor": 3}],
-                         "fees_due_since": fees_due_since}},
-        plates={"浙AF48431": {"resident": "1", "lease_until": lease_until}},
-    ))
+    return Policy.from_snapshot(
+        snapshot(
+            residents={
+                "1": {
+                    "homes": [{"building": "5", "unit": "2", "floor": 3}],
+                    "fees_due_since": fees_due_since,
+                }
+            },
+            plates={"浙AF48431": {"resident": "1", "lease_until": lease_until}},
+        )
+    )
 
 
 def test_resident_plate_with_paid_lease_enters_as_resident() -> None:
@@ -141,8 +158,9 @@ def test_visitor_pass_outside_its_window_is_refused(offset: int) -> None:
     assert decision.display == TEXTS["pass_invalid"]
 
 
-@pytest.mark.parametrize("kind,value", [("plate", "沪A00000"), ("card", "nope"), ("qr", "x"),
-                                        ("face", "f1")])
+@pytest.mark.parametrize(
+    "kind,value", [("plate", "沪A00000"), ("card", "nope"), ("qr", "x"), ("face", "f1")]
+)
 def test_unknown_credential_is_refused_as_unknown(kind: str, value: str) -> None:
     decision = ask(Policy.from_snapshot(snapshot()), "gate", kind, value)
     assert (decision.allow, decision.mode, decision.display) == (False, "unknown", "not registered")
@@ -198,8 +216,11 @@ def test_no_resident_is_ever_refused_whatever_the_arrears() -> None:
 
 def test_fire_lets_everyone_through_as_emergency() -> None:
     policy = Policy.from_snapshot(snapshot())
-    for device, kind, value in [("gate", "plate", "沪A00000"), ("door-5-1", "card", "C1"),
-                                ("lift-5", "qr", "V1")]:
+    for device, kind, value in [
+        ("gate", "plate", "沪A00000"),
+        ("door-5-1", "card", "C1"),
+        ("lift-5", "qr", "V1"),
+    ]:
         decision = ask(policy, device, kind, value, fire=True)
         assert (decision.allow, decision.mode) == (True, "emergency")
     assert ask(None, "gate", "card", "x", fire=True).allow
@@ -225,8 +246,12 @@ def test_plate_spellings_from_cameras_and_rosters_match(spelling: str) -> None:
 
 def test_delta_turns_the_old_snapshot_into_the_new_one() -> None:
     old = snapshot()
-    new = snapshot(version=6, plates={"沪B1": {"resident": "1", "lease_until": None}},
-                   passes={}, tz="Asia/Urumqi")
+    new = snapshot(
+        version=6,
+        plates={"沪B1": {"resident": "1", "lease_until": None}},
+        passes={},
+        tz="Asia/Urumqi",
+    )
     delta = diff(old, new)
     assert delta["delete"] == {"plates": ["浙AF48431"], "passes": ["qr:V1"]}
     applied = apply_delta(old, json.loads(json.dumps(delta)))
@@ -239,16 +264,19 @@ def test_delta_for_another_base_version_is_refused() -> None:
         apply_delta(snapshot(version=5), delta)
 
 
-@pytest.mark.parametrize("bad", [
-    {"schema": 2},
-    {"version": "7"},
-    {"tz": "Mars/Olympus"},
-    {"plates": {"X": {"lease_until": "2026-01-01"}}},
-    {"plates": {"X": {"resident": "1", "lease_until": "soon"}}},
-    {"credentials": {"card:X": {"resident": "1", "staff": "2"}}},
-    {"passes": {"qr:X": {"valid_from": "today", "valid_to": 1}}},
-    {"residents": {"1": {"homes": [{"building": "5", "unit": "2", "floor": "3"}]}}},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"schema": 2},
+        {"version": "7"},
+        {"tz": "Mars/Olympus"},
+        {"plates": {"X": {"lease_until": "2026-01-01"}}},
+        {"plates": {"X": {"resident": "1", "lease_until": "soon"}}},
+        {"credentials": {"card:X": {"resident": "1", "staff": "2"}}},
+        {"passes": {"qr:X": {"valid_from": "today", "valid_to": 1}}},
+        {"residents": {"1": {"homes": [{"building": "5", "unit": "2", "floor": "3"}]}}},
+    ],
+)
 def test_malformed_snapshot_is_refused(bad: dict[str, object]) -> None:
     with pytest.raises(PolicyError):
         Policy.from_snapshot(snapshot(**bad))
@@ -257,20 +285,35 @@ def test_malformed_snapshot_is_refused(bad: dict[str, object]) -> None:
 GOOD_REQUEST = {"request_id": "r1", "credential": {"type": "card", "value": "C1"}, "ts": 1}
 
 
-@pytest.mark.parametrize("payload", [
-    b"{not json",
-    b"\xff\xfe",
-    b"[1, 2]",
-    json.dumps({**GOOD_REQUEST, "request_id": None}).encode(),
-    json.dumps({**GOOD_REQUEST, "credential": "C1"}).encode(),
-    json.dumps({**GOOD_REQUEST, "credential": {"type": "iris", "value": "x"}}).encode(),
-    json.dumps({**GOOD_REQUEST, "credential": {"type": "card", "value": 12}}).encode(),
-    json.dumps({**GOOD_REQUEST, "ts": "now"}).encode(),
-    json.dumps({**GOOD_REQUEST, "ts": True}).encode(),
-    json.dumps({**GOOD_REQUEST, "floor": 2.5}).encode(),
-    json.dumps({**GOOD_REQUEST, "pad": "x" * MAX_DEVICE_BYTES}).encode(),
-], ids=["bad-json", "not-utf8", "not-object", "no-id", "credential-not-object", "bad-type",
-        "value-not-string", "ts-string", "ts-bool", "floor-float", "oversized"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"{not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        json.dumps({**GOOD_REQUEST, "request_id": None}).encode(),
+        json.dumps({**GOOD_REQUEST, "credential": "C1"}).encode(),
+        json.dumps({**GOOD_REQUEST, "credential": {"type": "iris", "value": "x"}}).encode(),
+        json.dumps({**GOOD_REQUEST, "credential": {"type": "card", "value": 12}}).encode(),
+        json.dumps({**GOOD_REQUEST, "ts": "now"}).encode(),
+        json.dumps({**GOOD_REQUEST, "ts": True}).encode(),
+        json.dumps({**GOOD_REQUEST, "floor": 2.5}).encode(),
+        json.dumps({**GOOD_REQUEST, "pad": "x" * MAX_DEVICE_BYTES}).encode(),
+    ],
+    ids=[
+        "bad-json",
+        "not-utf8",
+        "not-object",
+        "no-id",
+        "credential-not-object",
+        "bad-type",
+        "value-not-string",
+        "ts-string",
+        "ts-bool",
+        "floor-float",
+        "oversized",
+    ],
+)
 def test_malformed_request_is_rejected(payload: bytes) -> None:
     with pytest.raises(MessageError):
         parse_request(payload, "gate")
@@ -281,13 +324,16 @@ def test_well_formed_request_is_read() -> None:
     assert request == AccessRequest("r1", "lift-5", Credential("card", "C1"), 1.0, 3)
 
 
-@pytest.mark.parametrize("command", [
-    {"command_id": "c1", "device_id": "*", "action": "open", "expires_at": 9, "ts": 1},
-    {"command_id": "c1", "device_id": "a/b", "action": "open", "expires_at": 9, "ts": 1},
-    {"command_id": "c1", "device_id": "gate", "action": "explode", "expires_at": 9, "ts": 1},
-    {"command_id": "c1", "device_id": "*", "action": "restore", "expires_at": 9, "ts": 1},
-    {"command_id": "c1", "device_id": "gate", "action": "open", "ts": 1},
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        {"command_id": "c1", "device_id": "*", "action": "open", "expires_at": 9, "ts": 1},
+        {"command_id": "c1", "device_id": "a/b", "action": "open", "expires_at": 9, "ts": 1},
+        {"command_id": "c1", "device_id": "gate", "action": "explode", "expires_at": 9, "ts": 1},
+        {"command_id": "c1", "device_id": "*", "action": "restore", "expires_at": 9, "ts": 1},
+        {"command_id": "c1", "device_id": "gate", "action": "open", "ts": 1},
+    ],
+)
 def test_malformed_command_is_rejected(command: dict[str, object]) -> None:
     with pytest.raises(MessageError):
         parse_command(json.dumps(command).encode())

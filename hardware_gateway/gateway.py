@@ -214,7 +214,7 @@ class Gateway:
                     self._on_ack(parts.id, *parse_ack(message.payload))
                 case Kind.STATE:
                     await self._on_state(parts.id, message.payload)
-                case Kind.FIRE:
+                case Kind.FIRE if message.payload:  # empty = a retained signal being cleared
                     await self._on_fire(parts.id, parse_fire(message.payload))
         except MqttError:
             raise

@@ -6,7 +6,8 @@ retained `state`, execute each command once (by `command_id`), refuse expired co
 ack every command they receive.
 
 `python -m hardware_gateway.simulators --mqtt-url URL --community C request DEVICE TYPE VALUE`
-sends one request and prints the decision; `... fire PANEL on|off` raises or clears an alarm.
+sends one request and prints the decision; `... fire PANEL on|off` raises or clears an alarm;
+`... restore --issued-by staff:ID` ends a fire override once every panel is clear.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Self
 
 from hardware_gateway import link
 from hardware_gateway.link import LinkAddress, MqttError, Will
+from hardware_gateway.sync_topics import SyncTopics
 from hardware_gateway.topics import DEFAULT as DEFAULT_TOPICS
 from hardware_gateway.topics import Topics
 
@@ -319,6 +321,21 @@ async def _cli(args: argparse.Namespace) -> int:
             decision = await dev.request(args.type, args.value, floor=args.floor)
         print(json.dumps(decision, ensure_ascii=False))
         return 0
+    if args.action == "restore":
+        # What the console sends once a person has checked the site after a fire.
+        command = {
+            "command_id": uuid.uuid4().hex,
+            "device_id": "*",
+            "action": "restore",
+            "expires_at": time.time() + 60,
+            "issued_by": args.issued_by,
+            "ts": time.time(),
+        }
+        async with link.client(address, client_id=f"restore-{uuid.uuid4().hex[:8]}") as sender:
+            await sender.publish(
+                SyncTopics(args.prefix).commands(args.community), json.dumps(command), qos=1
+            )
+        return 0
     async with FirePanel(address, args.community, args.device, topics=topics) as panel:
         await (panel.alarm() if args.state == "on" else panel.clear())
     return 0
@@ -338,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     fire = sub.add_parser("fire", help="raise or clear a fire alarm")
     fire.add_argument("device", help="panel id")
     fire.add_argument("state", choices=["on", "off"])
+    restore = sub.add_parser("restore", help="end a fire override (after every panel is clear)")
+    restore.add_argument("--issued-by", required=True, help="who checked the site, e.g. staff:12")
     return asyncio.run(_cli(parser.parse_args(argv)))
 
 

@@ -18,6 +18,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar, cast
 
+from server.domain.routing import CATEGORIES
+
 T = TypeVar("T")
 
 # File name -> columns, in the order CONTRACT.md lists them (the order inside a file is free).
@@ -53,22 +55,7 @@ ROSTER_COLUMNS: dict[str, tuple[str, ...]] = {
 # Dependency order: a file only references files before it.
 IMPORT_ORDER: tuple[str, ...] = tuple(ROSTER_COLUMNS)
 
-TASK_CATEGORIES: tuple[str, ...] = (
-    "water",
-    "drains",
-    "electricity",
-    "lights",
-    "elevator",
-    "doors",
-    "gas",
-    "structure",
-    "public_area",
-    "cleaning",
-    "security",
-    "parking",
-    "noise",
-    "other",
-)
+TASK_CATEGORIES = CATEGORIES  # one list: routing owns it (CONTRACT.md categories)
 ROLES: tuple[str, ...] = (
     "staff",
     "lead",

@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m server dev
 
-test: $(STAMP)
+test: $(STAMP) miniprogram/node_modules
 	$(PY) -m pytest tests -q
+	cd miniprogram && npx jest --ci
+
+miniprogram/node_modules: miniprogram/package-lock.json
+	cd miniprogram && npm ci --no-audit --no-fund
+	touch miniprogram/node_modules
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

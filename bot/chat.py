@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bot import binding, dialogue, intake, resident_commands, staff_commands
+from bot import binding, dialogue, intake, manager_commands, resident_commands, staff_commands
 from bot.context import Turn, rooms_of
 from bot.nlu import Parsed, normalize, parse
 from server.db.estate import Community
@@ -76,7 +76,11 @@ async def _text(turn: Turn, text: str) -> str:
         return _help(turn)
     parsed = parse(text, now=turn.now.astimezone(turn.tz))
     if turn.staff is not None:
-        reply = await staff_commands.text(turn, parsed, normalized)
+        # managers' instructions, questions and orders, opinions (issue 5): their wording is
+        # specific (a verb then a department, 同意, 指示 T1042), so they go before field work
+        reply = await manager_commands.text(turn, text, parsed, normalized)
+        if reply is None:
+            reply = await staff_commands.text(turn, parsed, normalized)
         if reply is not None:
             return reply
     if parsed.intent == "cancel_dialogue":
@@ -179,8 +183,12 @@ async def _pending_question(turn: Turn) -> str:
 
 async def _image(turn: Turn, media_id: str) -> str:
     d = turn.dialogue
+    if turn.staff is not None and d.flow == "instruct":
+        return await manager_commands.photo(turn, media_id) or staff_commands.nothing("photo")
     if turn.staff is not None and not d.flow:
         reply = await staff_commands.photo(turn, media_id)
+        if reply is None:  # a manager's photo for an instruction
+            reply = await manager_commands.photo(turn, media_id)
         if reply is not None:
             return reply
         if turn.resident is None:

@@ -769,3 +769,11 @@ def vocabulary_size() -> dict[str, Any]:
         "intent_phrases": sum(len(p) for p in v.phrases.values()) + len(v.exact),
         "rating_words": len(v.rating_words),
     }
+
+
+def work_details(text: str) -> dict[str, str]:
+    """Place, category and urgency named in a piece of work ("把3号楼电梯修好"): the repair
+    slots read without asking what the message wants (a manager's instruction)."""
+    v = _vocab()
+    normalized = normalize(text)
+    return _repair_slots(normalized, _find_address(normalized, v), None, v)

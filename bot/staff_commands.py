@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from bot import lexicon
 from bot.context import Turn, staff_list_words
 from bot.media import fetch_photo
 from bot.nlu import Parsed
@@ -24,8 +26,26 @@ async def text(turn: Turn, parsed: Parsed, normalized: str) -> str | None:
     if parsed.intent == "accept_task":
         return await accept(turn, parsed.slots.get("task_ref"))
     if parsed.intent == "complete_task":
-        return await complete(turn, parsed.slots.get("task_ref"))
+        return await complete(turn, parsed.slots.get("task_ref"), _report(normalized))
     return None
+
+
+def _report(normalized: str) -> str:
+    """What was done, said after the command: 完工 T1042 已更换门机皮带 -> 已更换门机皮带."""
+    words = lexicon.load("intents")["intents"]["complete_task"]
+    refs = lexicon.load("references")
+    said_words = (*words["strong"], *words["with_ref"], *refs["task_ref_prefixes"],
+                  *refs["task_ref_suffixes"])
+    noise = sorted({str(w) for w in said_words}, key=len, reverse=True)
+    said = re.sub(r"(?<![a-z])t?\d{3,9}", ",", normalized)
+    changed = True
+    while changed:
+        changed = False
+        said = said.strip(",")
+        for word in noise:
+            if said.startswith(word):
+                said, changed = said[len(word) :], True
+    return said
 
 
 def _actor(turn: Turn) -> Actor:
@@ -86,13 +106,14 @@ async def accept(turn: Turn, ref: str | None) -> str:
     )
 
 
-async def complete(turn: Turn, ref: str | None) -> str:
+async def complete(turn: Turn, ref: str | None, report: str = "") -> str:
     if ref is None:
         ref, ask = await _only(turn, "complete", "on_site")
         if ref is None:
             return str(ask)
     try:
-        task = await fire(ref, "complete", _actor(turn), Move(), now=turn.now, tz=turn.tz)
+        task = await fire(ref, "complete", _actor(turn), Move(note=report), now=turn.now,
+                          tz=turn.tz)
     except TaskRefused as refused:
         return _refused(ref, refused)
     return render_text("staff_completed", ref=task.ref)

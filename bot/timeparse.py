@@ -388,3 +388,121 @@ def parse_visit_time(text: str, now: datetime) -> tuple[datetime, datetime] | No
     if found is None or found.start is None or found.end is None:
         return None
     return found.start, found.end
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A deadline phrase in a manager's instruction ("明天中午前"): its words, its instant."""
+
+    phrase: str
+    at: datetime
+    spans: tuple[Span, ...]  # positions in the (normalized) text, to cut from the instruction
+
+
+@dataclass(frozen=True)
+class _DeadlineVocab:
+    day_end: time
+    periods: dict[str, time]
+    moments: dict[str, time]
+    within_re: re.Pattern[str]
+    units: dict[str, int]
+    numerals: dict[str, int]
+    month_end: tuple[str, ...]
+    tail_re: re.Pattern[str]
+
+
+@cache
+def _dv() -> _DeadlineVocab:
+    t = lexicon.load("time")
+    units = {str(k): int(v) for k, v in t["deadline_units"].items()}
+    numerals = {str(k): int(v) for k, v in lexicon.load("numerals")["digits"].items()}
+    amount = rf"\d{{1,3}}|{re.escape(str(t['half_word']))}|[{''.join(numerals)}]"
+    return _DeadlineVocab(
+        day_end=_clock(t["deadline_day_end"]),
+        periods={str(k): _clock(v) for k, v in t["deadline_periods"].items()},
+        moments={str(k): _clock(v) for k, v in t["deadline_moments"].items()},
+        within_re=re.compile(rf"({amount})({_alt(list(units))})({_alt(t['within'])})"),
+        units=units,
+        numerals=numerals,
+        month_end=tuple(str(w) for w in t["month_end"]),
+        # "前" / "之前" / "以内" right after the phrase belongs to it ("中午前", "今天之内")
+        tail_re=re.compile(rf"(?:{_alt([*t['before'], *t['within']])})"),
+    )
+
+
+def find_deadline(text: str, now: datetime) -> Deadline | None:
+    """The deadline in already-normalized text (bot.nlu.normalize), as an instant in `now`'s
+    time zone; None when the text names none or names one already past."""
+    dv, tv = _dv(), _tv()
+    within = dv.within_re.search(text)
+    if within:
+        raw = within.group(1)
+        amount = 0.5 if raw == tv.half_word else float(dv.numerals.get(raw) or int(raw))
+        at = now + timedelta(seconds=amount * dv.units[within.group(2)])
+        return Deadline(within.group(0), at, (within.span(),))
+    end_word = _first(text, dv.month_end)
+    if end_word:
+        word, start = end_word
+        first_next = (now.date().replace(day=1) + timedelta(days=32)).replace(day=1)
+        at = _at(first_next - timedelta(days=1), dv.day_end, now)
+        return _deadline(text, [(start, start + len(word))], at, now, dv)
+    parts = _find_parts(text, tv)
+    moment: time | None = None
+    moment_hit = _first(text, list(dv.moments))
+    if moment_hit and not _overlaps(moment_hit[1], moment_hit[1] + len(moment_hit[0]), parts.spans):
+        parts.spans.append((moment_hit[1], moment_hit[1] + len(moment_hit[0])))
+        moment = dv.moments[moment_hit[0]]
+    if not parts.spans:
+        return None
+    if parts.hour is not None:
+        moment = time(_hour_of_day(parts, tv), parts.minute)
+    elif parts.period is not None:
+        named = _first(text, [w for w in tv.periods if w in dv.periods])
+        day_named = _first(text, list(tv.day_periods))
+        if day_named:
+            named = (tv.day_periods[day_named[0]][1], day_named[1])
+        moment = dv.periods[named[0]] if named else parts.period.end
+    day = _deadline_day(parts, now, tv)
+    if day is None:
+        return None
+    at = _at(day, moment or dv.day_end, now)
+    explicit_day = (parts.day_offset is not None or parts.weekday is not None
+                    or parts.month_day is not None)
+    if at <= now and not explicit_day:
+        at += timedelta(days=1)  # "中午前" said after noon: tomorrow's noon
+    return _deadline(text, parts.spans, at, now, dv)
+
+
+def _deadline_day(parts: _Parts, now: datetime, tv: _TimeVocab) -> date | None:
+    today = now.date()
+    if parts.day_offset is not None:
+        return today + timedelta(days=parts.day_offset)
+    if parts.month_day is not None:
+        try:
+            day = date(today.year, *parts.month_day)
+        except ValueError:
+            return None
+        return day if day >= today else day.replace(year=today.year + 1)
+    if parts.weekday is not None:
+        if parts.week_shift is not None:
+            monday = today - timedelta(days=today.weekday())
+            return monday + timedelta(days=7 * parts.week_shift + parts.weekday)
+        return today + timedelta(days=(parts.weekday - today.weekday()) % 7)
+    if parts.weekend or parts.whole_week:
+        return today + timedelta(days=(4 - today.weekday()) % 7)  # by Friday
+    return today
+
+
+def _deadline(text: str, spans: list[Span], at: datetime, now: datetime,
+              dv: _DeadlineVocab) -> Deadline | None:
+    if at <= now:
+        return None
+    spans = sorted(spans)
+    tail = dv.tail_re.match(text, spans[-1][1])
+    if tail:
+        spans.append(tail.span())
+    phrase = "".join(text[s:e] for s, e in spans)
+    return Deadline(phrase, at, tuple(spans))

@@ -1,4 +1,4 @@
-"""Command line: serve | worker | migrate | import-roster | dev (see CONTRACT.md)."""
+"""Command line: serve, worker, migrate, import-roster, migrate-tasks, dev (CONTRACT.md)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     roster = sub.add_parser("import-roster", help="load or update master data from CSV files")
     roster.add_argument("directory", type=Path)
     sub.add_parser("dev", help="everything in one process on embedded defaults (make run)")
+    moving = sub.add_parser("migrate-tasks", help="move running tasks to another process version")
+    moving.add_argument("--kind", required=True, help="process kind, e.g. repair")
+    moving.add_argument("--to-version", required=True, help="a version hash, or latest")
+    moving.add_argument("--map", nargs="*", default=[], metavar="OLD:NEW",
+                        help="where tasks in a state that changed name go")
+    moving.add_argument("--clocks", required=True, choices=["keep", "restart"],
+                        help="keep their deadlines, or restart their SLA clocks from now")
+    moving.add_argument("--from-version", action="append", default=[],
+                        help="only tasks on this version (repeatable); default: all others")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -35,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(migrate(settings))
     if args.command == "import-roster":
         return asyncio.run(import_roster(settings, args.directory))
+    if args.command == "migrate-tasks":
+        return asyncio.run(migrate_running_tasks(settings, args))
     return run_dev(settings)
 
 
@@ -64,6 +75,37 @@ async def import_roster(settings: Settings, directory: Path) -> int:
     for file, counts in report.counts.items():
         print(f"{file}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 1 if report.problems else 0
+
+
+async def migrate_running_tasks(settings: Settings, args: argparse.Namespace) -> int:
+    """`migrate-tasks`: move running tasks to a version (docs/processes.md, "Versions")."""
+    import json
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from server import db
+    from server.actions.versions import migrate_tasks
+    from server.domain.versions import MigrationError, parse_state_map
+
+    try:
+        mapping = parse_state_map(args.map)
+    except MigrationError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    await db.connect(settings.database_url)
+    try:
+        report = await migrate_tasks(
+            args.kind, args.to_version, mapping, args.clocks, tz=ZoneInfo(settings.tz_name),
+            from_versions=args.from_version, clock=lambda: datetime.now(UTC),
+            progress=lambda r: print(f"moved {r.moved}, skipped {r.skipped}", file=sys.stderr),
+        )
+    except MigrationError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    print(json.dumps(report.as_dict(), ensure_ascii=False))
+    return 0
 
 
 def serve_web(settings: Settings, workers: int) -> int:

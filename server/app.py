@@ -10,7 +10,9 @@ from sanic.response import HTTPResponse
 
 from bot.webhook import bp as webhook_bp
 from server.adapters.emulators import EmulatorState, emulator_blueprint
-from server.api import auth, estate, health, notify, simulator, tasks
+from server.api import auth, estate, health, notify, residents, simulator, tasks
+from server.api import processes as processes_api
+from server.api import sla as sla_api
 from server.api.errors import install_error_handler
 from server.metrics import METRICS
 from server.services import Services
@@ -32,7 +34,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
     app.blueprint(auth.bp)
     app.blueprint(estate.bp)
     app.blueprint(tasks.bp)
+    app.blueprint(processes_api.bp)
+    app.blueprint(sla_api.bp)
     app.blueprint(notify.bp)
+    app.blueprint(residents.bp)
     if settings.wechat_emulated or settings.sms_emulated:
         # The built-in emulators stand in for whatever is left unset (CONTRACT.md, make run).
         state = EmulatorState(

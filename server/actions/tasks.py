@@ -6,7 +6,7 @@ together, so a crash leaves either all of it or none of it (DESIGN.md, "Process 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -15,25 +15,26 @@ from zoneinfo import ZoneInfo
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from server.actions.clocks import enter_state, set_deadline
 from server.actions.notify import Recipient, enqueue
 from server.db.estate import Community, Room
 from server.db.people import Department, Resident, Staff
-from server.db.tasks import REF_OFFSET, Photo, ProcessVersion, RoutingCursor, Task, TaskEvent, Timer
+from server.db.tasks import REF_OFFSET, Photo, ProcessVersion, RoutingCursor, Task, TaskEvent
 from server.domain import sla
 from server.domain.geo import InvalidCoordinates, check_geofence
 from server.domain.process import (
+    OUTCOME_REFUSALS,
     PASS_MIN,
     Facts,
     ProcessDefinition,
     Refusal,
+    Transition,
     decide,
     load_definition,
 )
 from server.domain.routing import DepartmentInfo, StaffInfo, department_for, pick_assignee
 from server.processes import load_processes
 from templates_msg import label, render_text
-
-RATING_TIMER = "rating.close"
 
 
 class TaskRefused(Exception):
@@ -53,10 +54,14 @@ class Actor:
     id: int | None = None
     name: str = ""
     role: str = ""
+    department_id: int | None = None
+    # Staff of a contractor are external users: they act only through their relation to a
+    # task (assignee, contractor), never through a role name (fire() sets this).
+    external: bool = False
 
     @classmethod
     def of_staff(cls, staff: Staff) -> Actor:
-        return cls("staff", staff.id, staff.name, staff.role)
+        return cls("staff", staff.id, staff.name, staff.role, staff.department_id)  # type: ignore[attr-defined]
 
     @classmethod
     def of_resident(cls, resident: Resident) -> Actor:
@@ -79,6 +84,8 @@ class Move:
     reason: str = ""
     note: str = ""
     assignee_id: int | None = None
+    department_id: int | None = None  # transfer: the department it goes to
+    agree: bool | None = None  # an opinion in a negotiation (同意 / 不同意)
 
 
 # ---------------------------------------------------------------------------- definitions
@@ -171,19 +178,36 @@ async def create_task(
     reporter_openid: str = "",
     created_by: Staff | None = None,
     photo_ids: list[int] | None = None,
+    department: Department | None = None,
+    contractor: Department | None = None,
+    deadline: datetime | None = None,
 ) -> Task:
-    """Record a new task, start its clocks, route it and tell the assignee — one transaction."""
+    """Record a new task, start its clocks, route it and tell the assignee — one transaction.
+
+    `department` sends it to that department (a manager's instruction: its lead) instead of
+    routing by category; `contractor` is the external unit of a contractor job; `deadline`
+    replaces the duration of the definition's `deadline_clock`.
+    """
     defn, version = await current_version(kind)
     if urgency not in defn.urgencies:
         raise TaskRefused("bad_urgency", urgency)
-    if room is None and not place:
-        raise TaskRefused("needs_place")
+    if room is None and not place and defn.evidence.check_in:
+        raise TaskRefused("needs_place")  # site work: someone must know where to check in
+    if defn.negotiation is not None and contractor is None:
+        raise TaskRefused("needs_contractor")
+    if contractor is not None and contractor.kind != "contractor":
+        raise TaskRefused("not_a_contractor", contractor.code)
+    if deadline is not None and deadline <= now:
+        raise TaskRefused("deadline_past")
+    if department is None and defn.negotiation is not None and created_by is not None:
+        department = await Department.get(id=created_by.department_id)  # type: ignore[attr-defined]
     async with in_transaction():
         task = await Task.create(
             kind=kind, process=version, state=defn.initial, category=category, urgency=urgency,
             community=community, room=room, place=place[:64], description=description,
             visit_time=visit_time[:64], source=source, reporter=reporter,
             reporter_openid=reporter_openid, created_by=created_by, created_at=now, updated_at=now,
+            department=department, contractor=contractor, due_at=deadline,
         )
         if photo_ids:
             await Photo.filter(id__in=photo_ids, task_id=None).update(task_id=task.id)
@@ -191,9 +215,58 @@ async def create_task(
             Actor.of_resident(reporter) if reporter else SYSTEM)
         await _event(task, "submit", "", defn.initial, actor, now, note=description,
                      photo_ids=photo_ids or [])
-        await _start_clocks(task, defn, defn.initial, now)
-        await _route(task, defn, now, tz)
+        await enter_state(task, defn, "", defn.initial, now, tz)
+        if deadline is not None and defn.deadline_clock:
+            await set_deadline(task, defn, defn.deadline_clock, deadline, tz)
+        if department is not None:
+            await _send_to_department(task, defn, department, now, tz)
+        elif _may(defn, defn.initial, "assign"):
+            await _route(task, defn, now, tz)
+        await _hold(task, defn, defn.initial)
     return task
+
+
+def _may(defn: ProcessDefinition, state: str, transition: str) -> bool:
+    move = defn.transitions.get(transition)
+    return move is not None and state in move.sources
+
+
+async def _workers_of(department_id: int, community_id: int, roles: tuple[str, ...]) -> list[Staff]:
+    """Staff of a department with one of `roles` who serve the community, by id."""
+    return await Staff.filter(
+        Q(department_id=department_id) & Q(role__in=list(roles))
+        & (Q(all_communities=True) | Q(communities__id=community_id))
+    ).distinct().order_by("id")
+
+
+async def _round_robin(task: Task, department_id: int) -> int | None:
+    """The next staff member (lead only when there is no staff) of the department for the task."""
+    staff = await _workers_of(department_id, task.community_id, ("staff", "lead"))  # type: ignore[attr-defined]
+    cursor, _ = await RoutingCursor.get_or_create(department_id=department_id,
+                                                  community_id=task.community_id)  # type: ignore[attr-defined]
+    cursor = await RoutingCursor.filter(id=cursor.id).select_for_update().get()
+    person = pick_assignee([StaffInfo(s.id, s.role, department_id) for s in staff],
+                           cursor.last_staff_id)
+    if person is None:
+        return None
+    cursor.last_staff_id = person.id
+    await cursor.save(update_fields=["last_staff_id"])
+    return person.id
+
+
+async def _send_to_department(task: Task, defn: ProcessDefinition, department: Department,
+                              now: datetime, tz: ZoneInfo) -> None:
+    """A task for a named department goes to its lead, else round-robin to its staff."""
+    task.department_id = department.id
+    if not _may(defn, task.state, "assign"):
+        return
+    leads = await _workers_of(department.id, task.community_id, ("lead",))  # type: ignore[attr-defined]
+    person_id = leads[0].id if leads else await _round_robin(task, department.id)
+    if person_id is None:
+        await _event(task, "unrouted", task.state, task.state, SYSTEM, now,
+                     note=f"nobody in {department.code} serves this community")
+        return
+    await _apply(task, defn, "assign", SYSTEM, Move(assignee_id=person_id), now, tz)
 
 
 async def _route(task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInfo) -> None:
@@ -245,31 +318,90 @@ async def fire(ref: str, transition: str, actor: Actor, move: Move, *, now: date
         if task is None:
             raise TaskRefused("no_such_task", ref)
         await task.fetch_related("process", "community")
-        await _check_scope(task, actor)
+        actor = await _check_scope(task, actor)
         defn = definition_of(task.process)
         await _apply(task, defn, transition, actor, move, now, tz)
     return task
 
 
-async def _check_scope(task: Task, actor: Actor) -> None:
-    """Staff act only on tasks of their communities; residents only on their own reports."""
+async def give_opinion(ref: str, actor: Actor, agree: bool, reason: str, *, now: datetime,
+                       tz: ZoneInfo) -> Task:
+    """同意 / 不同意 on a negotiation step (article 6.2): the definition picks what follows.
+
+    The transitions leaving the step that take an opinion (guard has_opinion) differ only in
+    their outcome guards (everyone agrees, rounds left, rounds spent); the first one `decide`
+    allows fires, as a rating picks rate or rate_low.
+    """
+    task_id = parse_ref(ref)
+    if task_id is None:
+        raise TaskRefused("no_such_task", ref)
+    move = Move(agree=agree, reason=reason.strip()[:500])
+    async with in_transaction():
+        task = await Task.filter(id=task_id).select_for_update().first()
+        if task is None:
+            raise TaskRefused("no_such_task", ref)
+        await task.fetch_related("process", "community")
+        actor = await _check_scope(task, actor)
+        defn = definition_of(task.process)
+        candidates = [t.name for t in defn.transitions.values()
+                      if "has_opinion" in t.guards and task.state in t.sources]
+        if not candidates:
+            raise TaskRefused("no_opinion_asked", f"{ref} is {task.state}")
+        facts = await _facts(task, defn, actor, move, now)
+        refusals: list[Refusal] = []
+        for name in candidates:
+            decision = decide(defn, task.state, name, facts)
+            if isinstance(decision, Transition):
+                await _apply(task, defn, name, actor, move, now, tz)
+                return task
+            refusals.append(decision)
+        # Tell the person what they can fix (not theirs to answer, no reason given), not which
+        # outcome guard happened to fail last.
+        shown = next((r for r in refusals if r.code not in OUTCOME_REFUSALS), refusals[0])
+        raise TaskRefused(shown.code, shown.detail)
+
+
+async def is_external(staff: Staff) -> bool:
+    """Staff of a contractor (departments.csv kind `contractor`): they see only their own jobs."""
+    return await Department.filter(id=staff.department_id, kind="contractor").exists()  # type: ignore[attr-defined]
+
+
+def contractor_may_see(task: Task, staff: Staff) -> bool:
+    """An external user's own jobs: their unit's contractor jobs and tasks given to them."""
+    unit = staff.department_id  # type: ignore[attr-defined]
+    return bool(task.contractor_id == unit or task.department_id == unit  # type: ignore[attr-defined]
+                or task.assignee_id == staff.id)  # type: ignore[attr-defined]
+
+
+async def _check_scope(task: Task, actor: Actor) -> Actor:
+    """Staff act only on tasks of their communities (contractors only on their own jobs);
+    residents only on their own reports. Returns the actor with what the rules need to know."""
     if actor.kind == "staff":
-        staff = await Staff.get(id=actor.id).prefetch_related("communities")
+        staff = await Staff.filter(id=actor.id).select_related("department") \
+            .prefetch_related("communities").get()
         if not staff.all_communities and task.community_id not in {  # type: ignore[attr-defined]
             c.id for c in staff.communities
         }:
             raise TaskRefused("no_such_task", task.ref)
-    elif actor.kind == "resident" and task.reporter_id != actor.id:  # type: ignore[attr-defined]
+        external = staff.department.kind == "contractor"  # one join, not another query
+        if external and not contractor_may_see(task, staff):
+            raise TaskRefused("no_such_task", task.ref)
+        return replace(actor, department_id=staff.department_id, external=external)  # type: ignore[attr-defined]
+    if actor.kind == "resident" and task.reporter_id != actor.id:  # type: ignore[attr-defined]
         raise TaskRefused("no_such_task", task.ref)
+    return actor
 
 
 async def _facts(task: Task, defn: ProcessDefinition, actor: Actor, move: Move,
                  now: datetime) -> Facts:
-    roles = {actor.role} if actor.role else set()
-    if actor.kind == "staff" and task.assignee_id == actor.id:  # type: ignore[attr-defined]
-        roles.add("assignee")
+    roles = {actor.role} if actor.role and not actor.external else set()
+    if actor.kind == "staff":
+        roles |= _relations(task, actor)
     if actor.kind == "resident" and task.reporter_id == actor.id:  # type: ignore[attr-defined]
         roles.add("reporter")
+    others_agree, negotiation_round = True, 0
+    if defn.negotiation is not None and defn.negotiation.party(task.state):
+        others_agree, negotiation_round = await _opinions_so_far(task, defn)
     inside = None
     if move.lat is not None and move.lng is not None:
         community = task.community
@@ -278,31 +410,94 @@ async def _facts(task: Task, defn: ProcessDefinition, actor: Actor, move: Move,
                                     move.lat, move.lng, move.accuracy_m).inside
         except InvalidCoordinates as exc:
             raise TaskRefused("bad_location", str(exc)) from None
-    photos = await Photo.filter(task_id=task.id).count()
+    # Site evidence is what staff photographed: a resident's report photo does not count (art. 3.1).
+    photos = await Photo.filter(task_id=task.id, uploaded_by_kind="staff").count()
     window_over = (task.completed_at is not None
                    and now >= sla.rating_closes_at(defn, task.completed_at))
     return Facts(
         actor_roles=frozenset(roles), checked_in=task.on_site_at is not None,
         photo_count=photos + len(move.photo_ids), inside_geofence=inside, score=move.score,
         reason=move.reason or None, note=move.note or None, rating_window_over=window_over,
+        agree=move.agree, others_agree=others_agree, negotiation_round=negotiation_round,
     )
 
 
+def _relations(task: Task, actor: Actor) -> set[str]:
+    """The staff member's relations to the task (docs/processes.md, "Actors")."""
+    relations = set()
+    unit = actor.department_id
+    if task.assignee_id == actor.id:  # type: ignore[attr-defined]
+        relations.add("assignee")
+    if task.created_by_id == actor.id:  # type: ignore[attr-defined]
+        relations.add("creator")
+    if unit is not None and unit == task.contractor_id:  # type: ignore[attr-defined]
+        relations.add("contractor")
+        if actor.role in ("lead", "manager"):
+            relations.add("contractor_manager")
+    elif not actor.external:
+        if unit is not None and unit == task.department_id:  # type: ignore[attr-defined]
+            relations.add("department")
+        if actor.role == "manager":
+            # the company's management above the department: escalation must reach someone
+            # other than the department's own people, or it settles nothing (article 6.2)
+            relations.add("department_manager")
+    return relations
+
+
+async def _opinions_so_far(task: Task, defn: ProcessDefinition) -> tuple[bool, int]:
+    """(every earlier opinion of the current sequence agreed, rounds started so far).
+
+    Read from the events, the task's one record of truth: a sequence (a round, or the managers'
+    escalation) begins when the task enters its first step; its opinions are the events since.
+    """
+    negotiation = defn.negotiation
+    assert negotiation is not None
+    start = negotiation.sequence_start(task.state)
+    events = await TaskEvent.filter(task_id=task.id).order_by("id").values(
+        "id", "from_state", "to_state", "data")
+    rounds, since = 0, 0
+    for event in events:
+        if event["to_state"] != event["from_state"]:
+            if event["to_state"] == negotiation.round_start:
+                rounds += 1
+            if event["to_state"] == start:
+                since = event["id"]
+    others_agree = all(
+        e["data"]["opinion"]["agree"] for e in events
+        if e["id"] > since and isinstance(e["data"], dict) and "opinion" in e["data"]
+    )
+    return others_agree, rounds
+
+
 async def _apply(task: Task, defn: ProcessDefinition, name: str, actor: Actor, move: Move,
-                 now: datetime, tz: ZoneInfo) -> None:
-    decision = decide(defn, task.state, name, await _facts(task, defn, actor, move, now))
+                 now: datetime, tz: ZoneInfo, *, effects: bool = True) -> None:
+    facts = await _facts(task, defn, actor, move, now)
+    decision = decide(defn, task.state, name, facts)
     if isinstance(decision, Refusal):
         raise TaskRefused(decision.code, decision.detail)
     before = task.state
     after = decision.next_state(before)
     previous_assignee = task.assignee_id  # type: ignore[attr-defined]
+    data: dict[str, Any] = {}
+    if name == "reassign":
+        await _check_assignee(task, move.assignee_id)
     if name in ("assign", "reassign"):
         task.assignee_id = move.assignee_id  # type: ignore[attr-defined]
-    if name == "rate_low" or name == "rework":
+    if name == "transfer":
+        data["from_department_id"] = task.department_id  # type: ignore[attr-defined]
+        await _transfer(task, move.department_id)
+        data["to_department_id"] = task.department_id  # type: ignore[attr-defined]
+    if name in ("rate_low", "return"):
         await _hand_to_lead(task)
+    if name == "rework":
+        # Back to the handler who completed it; the event is marked so KPIs count the rework
+        # against that handler (article 2: 及时率, 优秀率).
+        data.update(kpi="rework", handler_id=previous_assignee)
+    if move.agree is not None and defn.negotiation is not None:
+        data["opinion"] = {"party": defn.negotiation.party(before), "agree": move.agree,
+                           "round": facts.negotiation_round}
     if move.photo_ids:
         await Photo.filter(id__in=move.photo_ids, task_id=None).update(task_id=task.id)
-    data: dict[str, Any] = {}
     if after == "accepted" and before != after:
         task.accepted_at = now
     if after == "on_site" and before != after:
@@ -323,9 +518,65 @@ async def _apply(task: Task, defn: ProcessDefinition, name: str, actor: Actor, m
                  note=move.reason or move.note or move.comment, lat=move.lat, lng=move.lng,
                  photo_ids=move.photo_ids, data=data)
     if before != after:
-        await _stop_clocks(task, defn, after)
-        await _start_clocks(task, defn, after, now)
-    await _effects(task, defn, decision.effects, name, actor, now, tz, previous_assignee, move)
+        await enter_state(task, defn, before, after, now, tz)
+        await _hold(task, defn, after)
+    if effects:
+        await _effects(task, defn, decision.effects, name, actor, now, tz, previous_assignee, move)
+    if name == "rework" and previous_assignee and _may(defn, after, "assign"):
+        await _apply(task, defn, "assign", SYSTEM, Move(assignee_id=previous_assignee), now, tz,
+                     effects=False)
+
+
+async def _check_assignee(task: Task, staff_id: int | None) -> None:
+    """A reassignment goes to a worker of the task's department who serves its community."""
+    workers = await _workers_of(task.department_id or 0, task.community_id, ("staff", "lead"))  # type: ignore[attr-defined]
+    if staff_id is None or staff_id not in {s.id for s in workers}:
+        raise TaskRefused("bad_assignee", str(staff_id))
+
+
+async def _transfer(task: Task, department_id: int | None) -> None:
+    """Another department takes the task: its next staff member, round-robin."""
+    department = await Department.get_or_none(id=department_id) if department_id else None
+    if department is None:
+        raise TaskRefused("no_such_department", str(department_id))
+    if department.id == task.department_id:  # type: ignore[attr-defined]
+        raise TaskRefused("same_department", department.code)
+    person_id = await _round_robin(task, department.id)
+    if person_id is None:
+        raise TaskRefused("nobody_in_department", department.code)
+    task.department_id, task.assignee_id = department.id, person_id
+
+
+async def _hold(task: Task, defn: ProcessDefinition, state: str) -> None:
+    """Whose turn it is: the task is with that party's head (held_by, negotiation steps)."""
+    party = defn.holder(state)
+    if party is None:
+        return
+    person = await party_head(task, party)
+    if person is not None and person.id != task.assignee_id:  # type: ignore[attr-defined]
+        task.assignee_id = person.id
+        await task.save(update_fields=["assignee_id"])
+
+
+async def party_head(task: Task, party: str) -> Staff | None:
+    """The person who answers for `party` on this task (a lead, else anyone of the unit)."""
+    if party == "creator":
+        return await Staff.get_or_none(id=task.created_by_id) if task.created_by_id else None  # type: ignore[attr-defined]
+    if party == "department_manager":
+        # The estate's own manager before a company-wide one; never a contractor's.
+        manager = await Staff.filter(
+            Q(role="manager") & Q(department__kind="internal")
+            & (Q(all_communities=True) | Q(communities__id=task.community_id))  # type: ignore[attr-defined]
+        ).distinct().order_by("all_communities", "id").first()
+        if manager is not None:
+            return manager
+        party = "department"
+    unit = task.contractor_id if party.startswith("contractor") else task.department_id  # type: ignore[attr-defined]
+    if unit is None:
+        return None
+    people = await _workers_of(unit, task.community_id, ("lead", "manager", "staff"))  # type: ignore[attr-defined]
+    order = {"lead": 0, "manager": 1, "staff": 2}
+    return min(people, key=lambda s: (order[s.role], s.id)) if people else None
 
 
 async def _hand_to_lead(task: Task) -> None:
@@ -343,71 +594,6 @@ async def _event(task: Task, action: str, before: str, after: str, actor: Actor,
         actor_id=actor.id, actor_name=actor.name, note=note, lat=lat, lng=lng,
         photo_ids=photo_ids or [], data=data or {}, at=now,
     )
-
-
-# ---------------------------------------------------------------------------- clocks
-
-
-async def _start_clocks(task: Task, defn: ProcessDefinition, state: str, now: datetime) -> None:
-    deadlines = sla.clock_deadlines(defn, task.urgency, now, starting_in=state)
-    for clock, due_at in deadlines.items():
-        setattr(task, f"{clock}_by", due_at)
-    if deadlines:
-        await task.save(update_fields=[f"{c}_by" for c in deadlines])
-    for clock, kind, due_at in sla.timer_plan(defn, task.urgency, now, starting_in=state):
-        await _schedule(task, f"{clock}.{kind}", due_at)
-    if state == "completed":
-        await _schedule(task, RATING_TIMER, sla.rating_closes_at(defn, now))
-
-
-async def _schedule(task: Task, name: str, due_at: datetime) -> None:
-    await Timer.update_or_create(
-        task=task, name=name,
-        defaults={"due_at": due_at, "fired_at": None, "cancelled": False, "attempts": 0,
-                  "lock_owner": None, "lock_expires_at": None, "last_error": ""},
-    )
-
-
-async def _stop_clocks(task: Task, defn: ProcessDefinition, state: str) -> None:
-    names = [f"{spec.name}.{kind}" for spec in sla.clocks_stopping_in(defn, state)
-             for kind in ("warn", "breach")]
-    if state != "completed":
-        names.append(RATING_TIMER)  # rated, reopened or cancelled: nobody waits for a rating
-    if names:
-        await Timer.filter(task_id=task.id, name__in=names, fired_at=None).update(cancelled=True)
-
-
-async def fire_timer(timer_id: int, *, now: datetime, tz: ZoneInfo) -> bool:
-    """Run one due timer exactly once in effect; False when it was already done or cancelled."""
-    async with in_transaction():
-        timer = await Timer.filter(id=timer_id).select_for_update().first()
-        if timer is None or timer.fired_at is not None or timer.cancelled:
-            return False
-        task = await Task.filter(id=timer.task_id).select_for_update().get()  # type: ignore[attr-defined]
-        await task.fetch_related("process", "community")
-        defn = definition_of(task.process)
-        timer.fired_at = now
-        timer.lock_owner = timer.lock_expires_at = None
-        await timer.save(update_fields=["fired_at", "lock_owner", "lock_expires_at"])
-        if timer.name == RATING_TIMER:
-            await _apply(task, defn, "close_unrated", SYSTEM, Move(), now, tz)
-            return True
-        clock, kind = timer.name.split(".", 1)
-        values = await message_values(task, tz)
-        deadline_at = getattr(task, f"{clock}_by", None)
-        values.update(clock_name=label("clock", clock),
-                      deadline=deadline_at.astimezone(tz).strftime("%m-%d %H:%M")
-                      if deadline_at else "")
-        action = "sla_warning" if kind == "warn" else "sla_breach"
-        await _event(task, action, task.state, task.state, SYSTEM, now,
-                     data={"clock": clock, "due_at": timer.due_at.isoformat()})
-        recipients = await _assignee(task)
-        if kind == "breach":
-            recipients += await _department_leads(task)
-        message = "breach_warning" if kind == "warn" else "task_breached"
-        for to in recipients:
-            await enqueue(message, to, values, key=f"timer:{timer.id}:{to.kind}:{to.id}", now=now)
-    return True
 
 
 # ---------------------------------------------------------------------------- effects
@@ -460,6 +646,40 @@ EFFECT_MESSAGES = {
 }
 
 
+async def _creator(task: Task) -> list[Recipient]:
+    staff = await Staff.get_or_none(id=task.created_by_id) if task.created_by_id else None  # type: ignore[attr-defined]
+    return [Recipient.of_staff(staff)] if staff else []
+
+
+async def _contractor_leads(task: Task) -> list[Recipient]:
+    head = await party_head(task, "contractor") if task.contractor_id else None  # type: ignore[attr-defined]
+    return [Recipient.of_staff(head)] if head else []
+
+
+# Issue 5: instructions, control at every node, negotiation (docs/processes.md, "Effects").
+EFFECT_MESSAGES.update({
+    ("instruct", "notify_assignee"): ("instruction", _assignee),
+    ("rework", "notify_assignee"): ("rework", _assignee),
+    ("rework", "notify_contractor"): ("rework", _contractor_leads),
+    ("transfer", "notify_assignee"): ("task_assigned", _assignee),
+    ("return", "notify_lead"): ("task_returned", _assignee),  # the lead holds it now
+    ("return", "notify_creator"): ("task_returned", _creator),
+    ("accept", "notify_creator"): ("task_update", _creator),
+    ("complete", "notify_creator"): ("task_update", _creator),
+    ("complete", "notify_department"): ("task_update", _department_leads),
+    ("cancel", "notify_contractor"): ("task_cancelled", _contractor_leads),
+    ("department_opinion", "notify_party"): ("opinion_requested", _assignee),
+    ("renegotiate", "notify_party"): ("opinion_requested", _assignee),
+    ("escalate", "notify_party"): ("opinion_requested", _assignee),
+    ("manager_opinion", "notify_party"): ("opinion_requested", _assignee),
+    ("agree", "notify_department"): ("negotiation_result", _department_leads),
+    ("managers_agree", "notify_department"): ("negotiation_result", _department_leads),
+    ("managers_agree", "notify_contractor"): ("negotiation_result", _contractor_leads),
+    ("managers_refuse", "notify_department"): ("negotiation_result", _department_leads),
+    ("managers_refuse", "notify_contractor"): ("negotiation_result", _contractor_leads),
+})
+
+
 async def _effects(task: Task, defn: ProcessDefinition, effects: tuple[str, ...], name: str,
                    actor: Actor, now: datetime, tz: ZoneInfo, previous_assignee: int | None,
                    move: Move) -> None:
@@ -470,9 +690,14 @@ async def _effects(task: Task, defn: ProcessDefinition, effects: tuple[str, ...]
         if spec is None:
             continue
         kind, who = spec
+        if kind == "task_urged" and actor.kind == "staff":
+            kind = "task_chased"  # a manager chasing it, not the resident
         if values is None:
             values = await message_values(task, tz)
-            values.update(score=move.score or "", comment=move.comment)
+            values.update(score=move.score or "", comment=move.comment, note=move.note,
+                          reason=move.reason, author_name=actor.name, agree=bool(move.agree),
+                          state_name=label("state", task.state),
+                          agreed=task.state not in defn.final_states)
         for to in await who(task):
             await enqueue(kind, to, values, key=f"event:{event_id[0]}:{kind}:{to.kind}:{to.id}",
                           now=now)

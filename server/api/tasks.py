@@ -15,16 +15,20 @@ from server.actions.tasks import (
     Actor,
     Move,
     TaskRefused,
+    contractor_may_see,
     create_task,
+    current_definitions,
     fire,
     get_task,
+    give_opinion,
+    is_external,
     place_text,
     rating_transition,
 )
 from server.api.access import ANY_STAFF, SIGNED_IN, Principal, endpoint, principal_of
 from server.api.errors import ApiError
 from server.db.estate import Community, Room
-from server.db.people import Resident, Staff
+from server.db.people import Department, Resident, Staff
 from server.db.tasks import Photo, Task, TaskEvent
 from server.domain.routing import CATEGORIES
 from templates_msg import label
@@ -55,8 +59,10 @@ async def actor_of(p: Principal) -> Actor:
 def refused(exc: TaskRefused | PhotoRefused) -> ApiError:
     """A rule said no: 409 for state rules, 404 for unknown tasks, 400 for bad input."""
     group = "photo" if isinstance(exc, PhotoRefused) else "refusal"
-    status = {"no_such_task": 404, "wrong_state": 409, "not_allowed": 403}.get(exc.code, 400)
-    if isinstance(exc, TaskRefused) and exc.code.startswith("needs_"):
+    status = {"no_such_task": 404, "wrong_state": 409, "not_allowed": 403,
+              "no_opinion_asked": 409}.get(exc.code, 400)
+    if isinstance(exc, TaskRefused) and exc.code.startswith("needs_") \
+            and exc.code != "needs_contractor":
         status = 409
     return ApiError(status, exc.code, label(group, exc.code))
 
@@ -71,13 +77,18 @@ async def scoped_task(request: Request, ref: str) -> Task:
     visible = (p.kind == "staff" and p.may_see_community(task.community_id)) or (  # type: ignore[attr-defined]
         p.kind == "resident" and task.reporter_id == p.id  # type: ignore[attr-defined]
     )
+    if visible and p.kind == "staff":
+        # Contractors are external users: they see their own jobs only (article 6.2).
+        staff = await Staff.get(id=p.id)
+        visible = not await is_external(staff) or contractor_may_see(task, staff)
     if not visible:
         raise ApiError(404, "no_such_task", label("refusal", "no_such_task"))
     return task
 
 
 async def task_json(task: Task, tz: ZoneInfo, *, events: bool = False) -> dict[str, Any]:
-    await task.fetch_related("room__unit__building", "community", "assignee", "department")
+    await task.fetch_related("room__unit__building", "community", "assignee", "department",
+                             "contractor")
 
     def at(value: datetime | None) -> str | None:
         return value.astimezone(tz).isoformat() if value else None
@@ -96,6 +107,8 @@ async def task_json(task: Task, tz: ZoneInfo, *, events: bool = False) -> dict[s
         "completed_at": at(task.completed_at), "closed_at": at(task.closed_at),
         "score": task.score, "rating_comment": task.rating_comment,
         "created_at": at(task.created_at), "updated_at": at(task.updated_at),
+        "contractor": task.contractor.code if task.contractor else None,
+        "due_at": at(task.due_at),
     }
     if events:
         rows = await TaskEvent.filter(task_id=task.id).order_by("id")
@@ -106,6 +119,12 @@ async def task_json(task: Task, tz: ZoneInfo, *, events: bool = False) -> dict[s
         ]
         body["photo_ids"] = await Photo.filter(task_id=task.id).order_by("id").values_list(
             "id", flat=True)
+        body["opinions"] = [
+            {"party": e.data["opinion"]["party"], "agree": e.data["opinion"]["agree"],
+             "round": e.data["opinion"]["round"], "reason": e.note, "name": e.actor_name,
+             "at": at(e.at)}
+            for e in rows if isinstance(e.data, dict) and "opinion" in e.data
+        ]
     return body
 
 
@@ -126,10 +145,14 @@ async def list_tasks(request: Request) -> HTTPResponse:
         query = Task.filter(reporter_id=p.id)
     elif p.kind == "staff":
         in_scope = Q() if p.all_communities else Q(community_id__in=list(p.community_ids))
+        me = await Staff.get(id=p.id)
+        if await is_external(me):
+            # a contractor's people: their unit's jobs and tasks given to them, whatever scope
+            unit = me.department_id  # type: ignore[attr-defined]
+            in_scope &= Q(contractor_id=unit) | Q(department_id=unit) | Q(assignee_id=me.id)
         if scope == "mine":
             query = Task.filter(in_scope & Q(assignee_id=p.id))
         elif scope == "team":
-            me = await Staff.get(id=p.id)
             query = Task.filter(in_scope & Q(department_id=me.department_id))  # type: ignore[attr-defined]
         elif p.role in SEE_ALL:
             query = Task.filter(in_scope)
@@ -167,8 +190,35 @@ CREATE_BODY = {
         "description": {"type": "string", "maxLength": 1000},
         "visit_time": {"type": "string", "maxLength": 64},
         "reporter_phone": {"type": "string", "maxLength": 20},
+        "kind": {"type": "string", "enum": sorted(current_definitions())},
+        "department": {"type": "string", "maxLength": 32},
+        "contractor": {"type": "string", "maxLength": 32},
+        "deadline": {"type": "string", "maxLength": 40},
     },
 }
+# Kinds residents may file themselves; the others are staff work (instructions, contractor jobs).
+RESIDENT_KINDS = frozenset({"repair", "complaint"})
+
+
+async def _department(code: str | None, field_name: str) -> Department | None:
+    if not code:
+        return None
+    department = await Department.get_or_none(code=code)
+    if department is None:
+        raise ApiError(400, "bad_field", f"field '{field_name}': no department {code!r}")
+    return department
+
+
+def _deadline(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, "bad_field", "field 'deadline' must be an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise ApiError(400, "bad_field", "field 'deadline' needs a UTC offset")
+    return value
 
 
 @endpoint(bp, "POST", "/tasks", allow=CREATORS, summary="Create a task for a household or place",
@@ -188,6 +238,11 @@ async def post_task(request: Request) -> HTTPResponse:
         if room is None:
             raise ApiError(400, "bad_room", label("refusal", "bad_room"))
     actor = await actor_of(p)
+    kind = body.get("kind", "repair")
+    if p.kind == "resident" and kind not in RESIDENT_KINDS:
+        raise ApiError(403, "forbidden", label("refusal", "not_allowed"))
+    department = await _department(body.get("department"), "department")
+    contractor = await _department(body.get("contractor"), "contractor")
     reporter = None
     if p.kind == "resident":
         reporter = await Resident.get(id=p.id)
@@ -203,6 +258,8 @@ async def post_task(request: Request) -> HTTPResponse:
             place=body.get("place", ""), description=body.get("description", ""),
             visit_time=body.get("visit_time", ""), reporter=reporter,
             created_by=await Staff.get(id=actor.id) if actor.kind == "staff" else None,
+            kind=kind, department=department, contractor=contractor,
+            deadline=_deadline(body.get("deadline")),
         )
     except TaskRefused as exc:
         raise refused(exc) from None
@@ -246,11 +303,12 @@ _transition_route(
     WORKERS, lambda b: Move(note=b.get("note", "")),
 )
 _transition_route(
-    "rate", "rate", "Rate the result 1-5 (2 or less reopens it to the department lead)",
+    "rate", "rate", "Rate the result 1-5 (2 or less reopens it to the department lead); "
+    "residents their reports, managers their instructions",
     {"type": "object", "required": ["score"], "properties": {
         "score": {"type": "integer", "minimum": 1, "maximum": 5},
         "comment": {"type": "string", "maxLength": 200}}},
-    frozenset({"resident", "customer_service"}),
+    ANY_STAFF | {"resident"},
     lambda b: Move(score=b["score"], comment=b.get("comment", "")),
 )
 _transition_route(
@@ -260,10 +318,10 @@ _transition_route(
     frozenset({"manager", "lead"}), lambda b: Move(note=b["text"]),
 )
 _transition_route(
-    "rework", "rework", "Order rework of a completed task, with a reason",
+    "rework", "rework", "Order rework of a completed task, with a reason (back to its handler)",
     {"type": "object", "required": ["reason"], "properties": {
         "reason": {"type": "string", "maxLength": 1000}}},
-    frozenset({"manager", "lead"}), lambda b: Move(reason=b["reason"]),
+    frozenset({"manager", "lead", "staff"}), lambda b: Move(reason=b["reason"]),
 )
 _transition_route(
     "cancel", "cancel", "Cancel a task that has not been worked yet",
@@ -271,12 +329,58 @@ _transition_route(
     frozenset({"resident", "customer_service", "manager", "lead"}),
     lambda b: Move(reason=b.get("reason", "")),
 )
-_transition_route("urge", "urge", "Chase a task (the resident urges it)", None,
-                  frozenset({"resident", "customer_service"}), lambda b: Move())
+_transition_route("urge", "urge", "Chase a task (the resident, or a manager, urges it)", None,
+                  frozenset({"resident", "customer_service", "manager", "lead"}), lambda b: Move())
+REASON = {"type": "string", "maxLength": 1000}
+_transition_route(
+    "reassign", "reassign", "Hand the task to another worker of its department, with a reason",
+    {"type": "object", "required": ["assignee", "reason"], "properties": {
+        "assignee": {"type": "integer", "minimum": 1}, "reason": REASON}},
+    frozenset({"manager", "lead"}), lambda b: Move(assignee_id=b["assignee"], reason=b["reason"]),
+)
+_transition_route(
+    "return", "return", "Send the task back to the dispatcher (the department lead), with a reason",
+    {"type": "object", "required": ["reason"], "properties": {"reason": REASON}},
+    WORKERS, lambda b: Move(reason=b["reason"]),
+)
 
 
-@endpoint(bp, "POST", "/tasks/<ref:str>/photos", allow=WORKERS,
-          summary="Upload a site photo (multipart field `file`, JPEG/PNG ≤ 10 MB)")
+TRANSFER_BODY = {"type": "object", "required": ["department", "reason"], "properties": {
+    "department": {"type": "string", "maxLength": 32}, "reason": REASON}}
+
+
+@endpoint(bp, "POST", "/tasks/<ref:str>/transfer", allow=frozenset({"manager", "lead",
+          "customer_service"}), summary="Send the task to another department, with a reason",
+          body=TRANSFER_BODY)
+async def task_transfer(request: Request, ref: str) -> HTTPResponse:
+    department = await _department(request.ctx.body["department"], "department")
+    assert department is not None
+    move = Move(department_id=department.id, reason=request.ctx.body["reason"])
+    return await _fire(request, ref, "transfer", move)
+
+
+OPINION_BODY = {"type": "object", "required": ["agree"], "properties": {
+    "agree": {"type": "boolean"}, "reason": REASON}}
+
+
+@endpoint(bp, "POST", "/tasks/<ref:str>/opinion", allow=ANY_STAFF,
+          summary="Agree, or disagree with a reason, on a negotiation step of a contractor job",
+          body=OPINION_BODY)
+async def task_opinion(request: Request, ref: str) -> HTTPResponse:
+    await scoped_task(request, ref)
+    actor = await actor_of(principal_of(request))
+    body = request.ctx.body
+    try:
+        task = await give_opinion(ref, actor, body["agree"], body.get("reason") or "",
+                                  now=_now(), tz=_tz(request))
+    except TaskRefused as exc:
+        raise refused(exc) from None
+    return json(await task_json(task, _tz(request), events=True))
+
+
+@endpoint(bp, "POST", "/tasks/<ref:str>/photos", allow=WORKERS | {"resident"},
+          summary="Upload a photo: staff's site photo or the reporter's own (multipart field "
+                  "`file`, JPEG/PNG ≤ 10 MB)")
 async def upload_photo(request: Request, ref: str) -> HTTPResponse:
     task = await scoped_task(request, ref)
     p = principal_of(request)

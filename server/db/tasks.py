@@ -54,6 +54,11 @@ class Task(Model):
     assignee: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Staff", related_name="assigned_tasks", null=True, on_delete=fields.SET_NULL
     )
+    contractor: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Department", related_name="contracted_tasks", null=True,
+        on_delete=fields.SET_NULL, description="the external unit doing a contractor job",
+    )
+    due_at = fields.DatetimeField(null=True, description="the deadline its creator gave")
     respond_by = fields.DatetimeField(null=True)
     arrive_by = fields.DatetimeField(null=True)
     resolve_by = fields.DatetimeField(null=True)
@@ -69,7 +74,12 @@ class Task(Model):
 
     class Meta:
         table = "tasks"
-        indexes = (("community_id", "state"), ("assignee_id", "state"))
+        indexes = (
+            ("community_id", "state"),
+            ("assignee_id", "state"),
+            ("department_id", "state"),
+            ("process_id", "state"),
+        )
 
     @property
     def ref(self) -> str:
@@ -139,6 +149,33 @@ class Timer(Model):
         table = "timers"
         unique_together = (("task", "name"),)
         indexes = (("fired_at", "cancelled", "due_at"),)
+
+
+class TaskClock(Model):
+    """One run of an SLA clock on a task: its calendar, its pauses and how far it escalated.
+
+    The deadline is reproducible from the row alone:
+    sla.deadline(started_at, duration_s, pauses, calendar) (docs/processes.md).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    task: fields.ForeignKeyRelation[Task] = fields.ForeignKeyField(
+        "models.Task", related_name="clocks", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=24, description="respond, arrive, resolve, ...")
+    calendar = fields.CharField(max_length=32, description="calendar in config/sla.yaml")
+    duration_s = fields.IntField(description="running seconds allowed")
+    started_at = fields.DatetimeField()
+    due_at = fields.DatetimeField(null=True, description="null while paused with time left")
+    paused_at = fields.DatetimeField(null=True, description="set while the clock stands still")
+    pauses = fields.JSONField(default=list, description="closed pauses as [start, end] pairs")
+    stopped_at = fields.DatetimeField(null=True)
+    level = fields.SmallIntField(default=0, description="0 running, 1 breached, 2 and up escalated")
+
+    class Meta:
+        table = "task_clocks"
+        unique_together = (("task", "name"),)
+        indexes = (("stopped_at", "due_at"),)
 
 
 class RoutingCursor(Model):

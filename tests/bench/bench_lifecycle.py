@@ -8,9 +8,10 @@ create (report, route, assign), accept, check_in (geofence), photo (store the si
 complete (needs check-in and a photo), rate. SpiffWorkflow runs tests/bench/spiff_repair.bpmn
 and after every step serializes the whole workflow (BpmnWorkflowSerializer) and UPSERTs it into
 a (id, state) table with a commit, under the same SQLite PRAGMAs as our own connections
-(read from server.db's config: WAL, synchronous, ...). Every case runs in a fresh interpreter
-on a fresh database, sequentially, warm-up lifecycles excluded, same N. docs/benchmarks.md
-explains the figures.
+(read from server.db's config: WAL, synchronous, ...). Per database, one fresh interpreter sets
+every engine up on a fresh database and then runs their lifecycles interleaved (one of each in
+turn, the order rotating), so a busy neighbour slows every engine alike; warm-up lifecycles
+excluded, same N. docs/benchmarks.md explains the figures.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,17 +82,38 @@ class Timings:
         return result
 
 
-async def measure(
-    lifecycle: Callable[[Timings], Awaitable[None]], n: int, warmup: int
-) -> dict[str, Any]:
+@dataclass
+class Engine:
+    """One side of the comparison, set up on its database."""
+
+    lifecycle: Callable[[Timings], Awaitable[None]]  # one repair, report to rating
+    describe: Callable[[int], Awaitable[str]]  # after `count` lifecycles: check them, say what
+    close: Callable[[], Awaitable[None]]
+
+
+async def measure(engines: dict[str, Engine], n: int, warmup: int) -> dict[str, dict[str, Any]]:
+    """Warm up, then N lifecycles of each engine interleaved; time summed per engine."""
+    order = list(engines)
     for _ in range(warmup):
-        await lifecycle(Timings(record=False))
-    timings = Timings(record=True)
-    started = time.perf_counter()
-    for _ in range(n):
-        await lifecycle(timings)
-    elapsed = time.perf_counter() - started
-    return {"n": n, "elapsed_s": elapsed, "step_ms": timings.ms}
+        for name in order:
+            await engines[name].lifecycle(Timings(record=False))
+    timings = {name: Timings(record=True) for name in order}
+    elapsed = dict.fromkeys(order, 0.0)
+    for i in range(n):
+        turn = i % len(order)
+        for name in order[turn:] + order[:turn]:
+            started = time.perf_counter()
+            await engines[name].lifecycle(timings[name])
+            elapsed[name] += time.perf_counter() - started
+    return {
+        name: {
+            "n": n,
+            "elapsed_s": elapsed[name],
+            "step_ms": timings[name].ms,
+            "note": await engines[name].describe(warmup + n),
+        }
+        for name in order
+    }
 
 
 # ---- ours: server.actions on a migrated, seeded database -----------------------------------------
@@ -121,8 +144,8 @@ class StatementCounter(logging.Handler):
             logger.propagate = propagate
 
 
-async def run_ours(url: str, n: int, warmup: int, workdir: Path) -> dict[str, Any]:
-    """N lifecycles through create_task / fire / store_photo, each step its own transaction."""
+async def open_ours(url: str, workdir: Path) -> Engine:
+    """Lifecycles through create_task / fire / store_photo, each step its own transaction."""
     from server import db
     from server.actions.photos import store_photo
     from server.actions.tasks import Actor, Move, create_task, fire, rating_transition
@@ -134,77 +157,75 @@ async def run_ours(url: str, n: int, warmup: int, workdir: Path) -> dict[str, An
 
     await migrate(url)
     await db.connect(url)
-    try:
-        estate = await seed_estate()
-        staff_actors = {s.id: Actor.of_staff(s) for s in await Staff.all()}
-        resident = Actor.of_resident(estate.resident_a)
-        media_dir = workdir / "media"
+    estate = await seed_estate()
+    staff_actors = {s.id: Actor.of_staff(s) for s in await Staff.all()}
+    resident = Actor.of_resident(estate.resident_a)
+    media_dir = workdir / "media"
 
-        async def lifecycle(t: Timings) -> None:
-            task = await t.step(
-                "create",
-                create_task(
-                    community=estate.a,
-                    category="water",
-                    source="miniapp",
-                    now=now(),
-                    tz=TZ,
-                    room=estate.room_a,
-                    description="bench: leaking pipe",
-                    reporter=estate.resident_a,
-                ),
-            )
-            ref, staff = task.ref, staff_actors[task.assignee_id]  # type: ignore[attr-defined]
-            await t.step("accept", fire(ref, "accept", staff, Move(), now=now(), tz=TZ))
-            await t.step("check_in", fire(ref, "check_in", staff, Move(**INSIDE), now=now(), tz=TZ))
-            photo = await t.step(
-                "photo",
-                store_photo(
-                    PNG,
-                    media_dir=media_dir,
-                    uploaded_by_kind="staff",
-                    uploaded_by_id=staff.id,
-                    now=now(),
-                ),
-            )
-            await t.step(
+    async def lifecycle(t: Timings) -> None:
+        task = await t.step(
+            "create",
+            create_task(
+                community=estate.a,
+                category="water",
+                source="miniapp",
+                now=now(),
+                tz=TZ,
+                room=estate.room_a,
+                description="bench: leaking pipe",
+                reporter=estate.resident_a,
+            ),
+        )
+        ref, staff = task.ref, staff_actors[task.assignee_id]  # type: ignore[attr-defined]
+        await t.step("accept", fire(ref, "accept", staff, Move(), now=now(), tz=TZ))
+        await t.step("check_in", fire(ref, "check_in", staff, Move(**INSIDE), now=now(), tz=TZ))
+        photo = await t.step(
+            "photo",
+            store_photo(
+                PNG,
+                media_dir=media_dir,
+                uploaded_by_kind="staff",
+                uploaded_by_id=staff.id,
+                now=now(),
+            ),
+        )
+        await t.step(
+            "complete",
+            fire(
+                ref,
                 "complete",
-                fire(
-                    ref,
-                    "complete",
-                    staff,
-                    Move(photo_ids=[photo.id], note="bench: valve replaced"),
-                    now=now(),
-                    tz=TZ,
-                ),
-            )
-            closed = await t.step(
-                "rate", fire(ref, rating_transition(5), resident, Move(score=5), now=now(), tz=TZ)
-            )
-            if closed.state != "closed":
-                raise RuntimeError(f"{ref} ended in {closed.state}, not closed")
+                staff,
+                Move(photo_ids=[photo.id], note="bench: valve replaced"),
+                now=now(),
+                tz=TZ,
+            ),
+        )
+        closed = await t.step(
+            "rate", fire(ref, rating_transition(5), resident, Move(score=5), now=now(), tz=TZ)
+        )
+        if closed.state != "closed":
+            raise RuntimeError(f"{ref} ended in {closed.state}, not closed")
 
-        result = await measure(lifecycle, n, warmup)
+    async def describe(count: int) -> str:
         statements = StatementCounter()
         with statements.attached():  # one more, unmeasured lifecycle: logging costs time
             await lifecycle(Timings(record=False))
         tasks = await Task.filter(state="closed").count()
-        if tasks != n + warmup + 1:
-            raise RuntimeError(f"{tasks} closed tasks, expected {n + warmup + 1}")
+        if tasks != count + 1:
+            raise RuntimeError(f"{tasks} closed tasks, expected {count + 1}")
         per_task = {
             "events": await TaskEvent.all().count() / tasks,
             "timers": await Timer.all().count() / tasks,
             "outbox": await OutboxMessage.all().count() / tasks,
         }
-        result["note"] = (
+        return (
             "{statements} SQL statements per lifecycle; {events:.0f} audit events, "
             "{timers:.0f} SLA timer rows, {outbox:.0f} outbox messages".format(
                 statements=statements.count, **per_task
             )
         )
-        return result
-    finally:
-        await db.close()
+
+    return Engine(lifecycle, describe, db.close)
 
 
 # ---- SpiffWorkflow: the same steps on tests/bench/spiff_repair.bpmn ------------------------------
@@ -231,6 +252,9 @@ class SqliteStore:
         for name, value in self.pragmas.items():
             self.conn.execute(f"PRAGMA {name}={value}")
         self.conn.execute("CREATE TABLE workflows (id INTEGER PRIMARY KEY, state TEXT NOT NULL)")
+
+    async def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM workflows").fetchone()[0])
 
     async def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -261,17 +285,21 @@ class PostgresStore:
     jsonb does not keep (a jsonb round trip restored READY tasks with empty data).
     """
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, table: str) -> None:
         self.conn = conn
+        self.table = table
         self.tx: Any = None
 
     @classmethod
-    async def open(cls, url: str) -> PostgresStore:
+    async def open(cls, url: str, table: str) -> PostgresStore:
         import asyncpg
 
         conn = await asyncpg.connect(asyncpg_dsn(url))
-        await conn.execute("CREATE TABLE workflows (id bigint PRIMARY KEY, state json NOT NULL)")
-        return cls(conn)
+        await conn.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, state json NOT NULL)")
+        return cls(conn, table)
+
+    async def count(self) -> int:
+        return int(await self.conn.fetchval(f"SELECT count(*) FROM {self.table}"))
 
     async def begin(self) -> None:
         self.tx = self.conn.transaction()
@@ -279,12 +307,14 @@ class PostgresStore:
 
     async def read(self, wid: int) -> str:
         return str(
-            await self.conn.fetchval("SELECT state FROM workflows WHERE id = $1 FOR UPDATE", wid)
+            await self.conn.fetchval(
+                f"SELECT state FROM {self.table} WHERE id = $1 FOR UPDATE", wid
+            )
         )
 
     async def upsert(self, wid: int, state: str) -> None:
         await self.conn.execute(
-            "INSERT INTO workflows (id, state) VALUES ($1, $2::json) "
+            f"INSERT INTO {self.table} (id, state) VALUES ($1, $2::json) "
             "ON CONFLICT (id) DO UPDATE SET state = excluded.state",
             wid,
             state,
@@ -326,8 +356,8 @@ def spiff_engine() -> tuple[Any, Any, Any]:
     return parser.get_spec("repair"), engine, BpmnWorkflowSerializer()
 
 
-async def run_spiff(store: Any, n: int, warmup: int, reload: bool) -> dict[str, Any]:
-    """N lifecycles; each step ends with the serialized workflow UPSERTed and committed.
+async def open_spiff(store: Any, reload: bool) -> Engine:
+    """Lifecycles whose every step ends with the serialized workflow UPSERTed and committed.
 
     reload=False keeps each workflow object in memory between steps (the brief's setup, the
     cheapest for SpiffWorkflow). reload=True reads and deserializes it at the start of every
@@ -424,25 +454,40 @@ async def run_spiff(store: Any, n: int, warmup: int, reload: bool) -> dict[str, 
         await t.step("rate", step(wid, finish))
         cache.pop(wid, None)
 
-    try:
-        result = await measure(lifecycle, n, warmup)
-    finally:
-        await store.close()
-    result["note"] = f"serialized workflow {sum(sizes) / len(sizes) / 1024:.1f} KiB on average"
-    return result
+    async def describe(count: int) -> str:
+        if await store.count() != count:
+            raise RuntimeError(f"{await store.count()} workflows stored, expected {count}")
+        return f"serialized workflow {sum(sizes) / len(sizes) / 1024:.1f} KiB on average"
+
+    return Engine(lifecycle, describe, store.close)
 
 
-# ---- one case per process --------------------------------------------------------------------
+# ---- one process per database ----------------------------------------------------------------
 
 
-async def run_case(engine: str, url: str, n: int, warmup: int, workdir: Path) -> dict[str, Any]:
-    if engine == "ours":
-        return await run_ours(url, n, warmup, workdir)
-    if url.startswith("sqlite://"):
-        store: Any = SqliteStore(Path(url.removeprefix("sqlite://")))
+async def open_engine(name: str, database: str, url: str, workdir: Path) -> Engine:
+    """Engine `name` on its own fresh store: a SQLite file each, or a table each in `url`."""
+    if name == "ours":
+        ours_url = url if database == "postgres" else f"sqlite://{workdir / 'ours.sqlite3'}"
+        return await open_ours(ours_url, workdir)
+    if database == "postgres":
+        store: Any = await PostgresStore.open(url, f"{name}_workflows")
     else:
-        store = await PostgresStore.open(url)
-    return await run_spiff(store, n, warmup, reload=engine == "spiff_reload")
+        store = SqliteStore(workdir / f"{name}.sqlite3")
+    return await open_spiff(store, reload=name == "spiff_reload")
+
+
+async def run_cases(
+    names: list[str], database: str, url: str, n: int, warmup: int, workdir: Path
+) -> dict[str, dict[str, Any]]:
+    engines: dict[str, Engine] = {}
+    try:
+        for name in names:
+            engines[name] = await open_engine(name, database, url, workdir)
+        return await measure(engines, n, warmup)
+    finally:
+        for engine in engines.values():
+            await engine.close()
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -475,60 +520,36 @@ def postgres_reachable(url: str) -> str:
     return ""
 
 
-def spawn_case(engine: str, url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Run one case in a fresh interpreter so no case inherits another's caches or pools."""
-    out = workdir / f"{engine}.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.bench.bench_lifecycle",
-            "case",
-            "--engine",
-            engine,
-            "--url",
-            url,
-            "--n",
-            str(args.n),
-            "--warmup",
-            str(args.warmup),
-            "--workdir",
-            str(workdir),
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        check=True,
-        timeout=args.timeout,
-    )
+def spawn(
+    names: list[str], database: str, url: str, args: argparse.Namespace, workdir: Path
+) -> dict[str, dict[str, Any]]:
+    """Run one database's engines in a fresh interpreter: no caches or pools from elsewhere."""
+    out = workdir / "results.json"
+    command = [sys.executable, "-m", "tests.bench.bench_lifecycle", "case"]
+    command += ["--engines", ",".join(names), "--database", database, "--url", url]
+    command += ["--n", str(args.n), "--warmup", str(args.warmup)]
+    command += ["--workdir", str(workdir), "--out", str(out)]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=args.timeout)
     return dict(json.loads(out.read_text()))
 
 
 def run_database(database: str, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
-    for engine, label in CASES:
-        if engine.startswith("spiff") and not spiff_installed():
-            continue
-        print(f"  {database}: {label} ...", flush=True)
-        with tempfile.TemporaryDirectory(prefix="wuye-bench-") as tmp:
-            workdir = Path(tmp)
-            if database == "sqlite":
-                results[engine] = spawn_case(
-                    engine, f"sqlite://{workdir / 'bench.sqlite3'}", args, workdir
-                )
-                continue
-            name = f"wuye_bench_{os.getpid()}_{engine}"
-            asyncio.run(admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            asyncio.run(admin(args.postgres_url, f"CREATE DATABASE {name}"))
-            try:
-                results[engine] = spawn_case(
-                    engine, with_database(args.postgres_url, name), args, workdir
-                )
-            finally:
-                asyncio.run(
-                    admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                )
-    return results
+    """Every engine on a fresh database of this kind, created here and removed afterwards."""
+    names = [name for name, _ in CASES if name == "ours" or spiff_installed()]
+    labels = dict(CASES)
+    print(f"  {database}: " + ", ".join(labels[n] for n in names) + " ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="wuye-bench-") as tmp:
+        workdir = Path(tmp)
+        if database == "sqlite":
+            return spawn(names, database, "", args, workdir)
+        name = f"wuye_bench_{os.getpid()}"
+        drop = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        asyncio.run(admin(args.postgres_url, drop))
+        asyncio.run(admin(args.postgres_url, f"CREATE DATABASE {name}"))
+        try:
+            return spawn(names, database, with_database(args.postgres_url, name), args, workdir)
+        finally:
+            asyncio.run(admin(args.postgres_url, drop))
 
 
 def spiff_installed() -> bool:
@@ -611,16 +632,19 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_PG))
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--engine", choices=[e for e, _ in CASES], default="ours")
+    # for the per-database child process:
+    parser.add_argument("--engines", default=",".join(name for name, _ in CASES))
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--url", default="")
     parser.add_argument("--workdir", default="")
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
     if args.command == "case":
-        result = asyncio.run(
-            run_case(args.engine, args.url, args.n, args.warmup, Path(args.workdir))
+        names = args.engines.split(",")
+        results = asyncio.run(
+            run_cases(names, args.database, args.url, args.n, args.warmup, Path(args.workdir))
         )
-        Path(args.out).write_text(json.dumps(result))
+        Path(args.out).write_text(json.dumps(results))
         return []
 
     started = time.monotonic()
@@ -635,8 +659,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
             )
         )
     print(
-        f"lifecycle bench: N={args.n} lifecycles per case after {args.warmup} warm-up ones, "
-        f"sequential, one process per case",
+        f"lifecycle bench: N={args.n} lifecycles per engine after {args.warmup} warm-up ones, "
+        f"one client, engines interleaved, one process per database",
         flush=True,
     )
     databases = ["sqlite"]

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.bench import Row
+
 HOST = "127.0.0.1"  # the only address this benchmark ever talks to
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -264,7 +266,7 @@ def check_webhook_replies(result: dict[str, Any]) -> str:
     return "replies are signed, encrypted text replies to the sender"
 
 
-def orchestrate(args: argparse.Namespace) -> None:
+def orchestrate(args: argparse.Namespace) -> list[Row]:
     started = time.monotonic()
     # The baseline runs before and after the webhook and the faster run counts: other load on
     # the machine can only slow a run down, so this keeps the ratio on the conservative side.
@@ -307,9 +309,15 @@ def orchestrate(args: argparse.Namespace) -> None:
         )
         print(f"goal, {name.split(', ')[1]}: {goals}; check: {check_webhook_replies(r)}")
     print(f"total {time.monotonic() - started:.0f} s")
+    table = []
+    for name, r in rows:
+        ratio = r["rps"] / hello["rps"] if hello["rps"] else 0.0
+        table.append(Row(f"{name}: throughput", r["rps"], "req/s", f"{ratio:.1%} of raw Sanic"))
+        table.append(Row(f"{name}: p99", r["p99_ms"], "ms", f"p50 {r['p50_ms']:.2f} ms"))
+    return table
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[Row] | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "command", nargs="?", default="run", choices=["run", "serve-hello", "serve-webhook", "load"]
@@ -326,7 +334,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-seconds", type=float, default=15.0)
     parser.add_argument("--cpu", type=int, default=-1, help="pin this process to one CPU")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.cpu >= 0:
         os.sched_setaffinity(0, {args.cpu})
     if args.command == "serve-hello":
@@ -341,7 +349,8 @@ def main() -> None:
         )
         json.dump(result, sys.stdout)
     else:
-        orchestrate(args)
+        return orchestrate(args)
+    return None
 
 
 if __name__ == "__main__":

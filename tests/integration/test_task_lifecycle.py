@@ -136,3 +136,17 @@ async def test_late_check_in_is_recorded_as_late(app, settings):
     assert r.json["arrived_late"] is True
     event = await TaskEvent.get(task_id=task.id, action="check_in")
     assert event.data == {"late": True}
+
+
+async def test_residents_photo_is_not_site_evidence(app, settings):
+    estate = await seed_estate()
+    ref = (await create_repair(app, settings, estate))["ref"]
+    resident = bearer(token_for(settings, "resident", estate.resident_a.id))
+    _, r = await app.asgi_client.post(f"/api/v1/tasks/{ref}/photos", headers=resident,
+                                      files={"file": ("leak.png", PNG, "image/png")})
+    assert r.status == 201
+    staff = bearer(token_for(settings, "staff", estate.staff_a.id))
+    await app.asgi_client.post(f"/api/v1/tasks/{ref}/accept", headers=staff)
+    await app.asgi_client.post(f"/api/v1/tasks/{ref}/checkin", json=INSIDE, headers=staff)
+    _, r = await app.asgi_client.post(f"/api/v1/tasks/{ref}/complete", json={}, headers=staff)
+    assert (r.status, r.json["error"]["code"]) == (409, "needs_photo")

@@ -66,3 +66,41 @@ def token_for(settings, kind: str, pid: int | None, openid: str = "o_test") -> s
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Supervision:
+    """Issue 5's people on top of seed_estate: a manager in chat, a second department, and an
+    external contractor (its lead answers for it, also as its manager)."""
+
+    manager: Staff  # a company manager serving every estate, openid o_manager
+    cleaning: Department
+    cleaning_lead: Staff
+    contractor: Department
+    contractor_lead: Staff
+    contractor_staff: Staff
+
+
+async def seed_supervision(estate: Estate) -> Supervision:
+    """Add the people instructions, transfers and contractor jobs need (see Supervision)."""
+    hq = await Department.create(code="hq", name="物业公司", kind="internal")
+    manager = await Staff.create(employee_no="M100", name="周总", phone="13600000100",
+                                 department=hq, role="manager", openid="o_manager",
+                                 all_communities=True)
+    cleaning = await Department.create(code="cleaning", name="保洁部", kind="internal",
+                                       handles="cleaning;public_area")
+    cleaning_lead = await Staff.create(employee_no="E101", name="孙洁", phone="13600000101",
+                                       department=cleaning, role="lead", openid="o_clean_lead")
+    await cleaning_lead.communities.add(estate.a)
+    contractor = await Department.create(code="lift_co", name="恒升电梯维保有限公司",
+                                         kind="contractor", handles="elevator")
+    contractor_lead = await Staff.create(employee_no="C201", name="孙浩", phone="13600000201",
+                                         department=contractor, role="lead",
+                                         openid="o_lift_lead")
+    contractor_staff = await Staff.create(employee_no="C202", name="周杰", phone="13600000202",
+                                          department=contractor, role="staff",
+                                          openid="o_lift_staff")
+    for person in (contractor_lead, contractor_staff):
+        await person.communities.add(estate.a)
+    return Supervision(manager, cleaning, cleaning_lead, contractor, contractor_lead,
+                       contractor_staff)

@@ -31,15 +31,21 @@ ROOT = Path(__file__).resolve().parents[2]
 REPAIR_YAML = PROCESS_DIR / "repair.yaml"
 
 # The repair process as the brief states it: name -> (from, to, who). None = state stays.
-OPEN = {"submitted", "assigned", "accepted", "on_site", "reopened"}
+OPEN = {"submitted", "assigned", "accepted", "on_site", "reopened", "returned"}
 EXPECTED = {
     "assign": (
-        {"submitted", "reopened"},
+        {"submitted", "reopened", "returned"},
         "assigned",
         {"system", "lead", "manager", "customer_service"},
     ),
     "accept": ({"assigned"}, "accepted", {"assignee"}),
-    "reassign": ({"assigned", "accepted"}, "assigned", {"lead", "manager"}),
+    "reassign": ({"assigned", "accepted", "reopened", "returned"}, "assigned", {"lead", "manager"}),
+    "transfer": (
+        {"submitted", "assigned", "accepted", "reopened", "returned"},
+        "assigned",
+        {"lead", "manager", "customer_service"},
+    ),
+    "return": ({"assigned", "accepted"}, "returned", {"assignee"}),
     "check_in": ({"accepted"}, "on_site", {"assignee"}),
     "complete": ({"on_site"}, "completed", {"assignee"}),
     "rate": ({"completed"}, "closed", {"reporter", "customer_service"}),
@@ -47,11 +53,11 @@ EXPECTED = {
     "close_unrated": ({"completed"}, "closed", {"system"}),
     "rework": ({"completed"}, "reopened", {"manager", "lead"}),
     "cancel": (
-        {"submitted", "assigned", "accepted"},
+        {"submitted", "assigned", "accepted", "returned"},
         "cancelled",
         {"reporter", "customer_service", "manager", "lead"},
     ),
-    "urge": (OPEN, None, {"reporter", "customer_service"}),
+    "urge": (OPEN, None, {"reporter", "customer_service", "manager", "lead"}),
     "instruct": (OPEN | {"completed"}, None, {"manager", "lead"}),
 }
 
@@ -106,7 +112,7 @@ def test_repair_has_the_article_states():
     defn = load_process_file(REPAIR_YAML)
     assert set(defn.states) == {
         "submitted", "assigned", "accepted", "on_site", "completed", "closed", "cancelled",
-        "reopened",
+        "reopened", "returned",
     }  # fmt: skip
     assert defn.final_states == {"closed", "cancelled"}
 
@@ -122,6 +128,8 @@ def test_repair_guards_match_the_brief(repair: ProcessDefinition):
     guards = {name: set(t.guards) for name, t in repair.transitions.items() if t.guards}
     assert guards == {
         "reassign": {"has_reason"},
+        "transfer": {"has_reason"},
+        "return": {"has_reason"},
         "check_in": {"inside_geofence"},
         "complete": {"checked_in", "has_photo"},
         "rate": {"score_pass"},
@@ -437,7 +445,7 @@ def test_urge_leaves_the_state_unchanged(repair: ProcessDefinition):
 
 def test_open_states_are_the_non_final_ones(repair: ProcessDefinition):
     assert open_states(repair) == {
-        "submitted", "assigned", "accepted", "on_site", "completed", "reopened",
+        "submitted", "assigned", "accepted", "on_site", "completed", "reopened", "returned",
     }  # fmt: skip
 
 

@@ -305,11 +305,13 @@ async def _visible(turn: Turn, ref: str, external: bool) -> Task:
     return task
 
 
-async def _where(turn: Turn, ref: str, external: bool) -> str:
+async def _where(turn: Turn, ref: str, external: bool) -> str | None:
     """T1042 到哪了: state, with whom, for how long, the last thing done, the deadline."""
     try:
         task = await _visible(turn, ref, external)
     except TaskRefused as refused:
+        if turn.resident is not None:
+            return None  # a staff member asking about their own home's report: the resident path
         return _refused(ref, refused)
     found = await where_is(task, turn.now)
     await task.fetch_related("room__unit__building")

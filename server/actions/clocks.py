@@ -74,16 +74,27 @@ def _calendar_of(row: TaskClock, book: CalendarBook) -> Calendar:
     except KeyError:
         # config/sla.yaml lost a calendar that running clocks still name: keep them running on
         # the default one rather than failing every transition of those tasks.
-        log.warning("clock %s of task %s: unknown calendar %r, using %r", row.name,
-                    row.task_id, row.calendar, book.default)  # type: ignore[attr-defined]
+        log.warning(
+            "clock %s of task %s: unknown calendar %r, using %r",
+            row.name,
+            row.task_id,  # type: ignore[attr-defined]
+            row.calendar,
+            book.default,
+        )
         return book.named(book.default)
 
 
 # ---------------------------------------------------------------------------- state changes
 
 
-async def enter_state(task: Task, defn: ProcessDefinition, before: str, after: str,
-                      now: datetime, tz: ZoneInfo | None = None) -> None:
+async def enter_state(
+    task: Task,
+    defn: ProcessDefinition,
+    before: str,
+    after: str,
+    now: datetime,
+    tz: ZoneInfo | None = None,
+) -> None:
     """Stop, pause, resume and start the task's clocks as it moves from `before` to `after`.
 
     `before` is "" for a new task. Entering a stop state (or a final one) stops a clock;
@@ -114,8 +125,12 @@ async def enter_state(task: Task, defn: ProcessDefinition, before: str, after: s
         busy = {s.name for s in (*stopping, *starting, *pausing)}
         for spec in defn.clocks:
             row = rows.get(spec.name)
-            if spec.name not in busy and row is not None and row.stopped_at is None \
-                    and row.paused_at is not None:
+            if (
+                spec.name not in busy
+                and row is not None
+                and row.stopped_at is None
+                and row.paused_at is not None
+            ):
                 deadlines[spec.name] = await _resume(task, spec, row, now, book)
     mirrored = [name for name in deadlines if name in _TASK_DEADLINE_FIELDS]
     for name in mirrored:
@@ -135,15 +150,23 @@ async def _department_code(task: Task) -> str | None:
         department = await Department.get_or_none(id=task.department_id)  # type: ignore[attr-defined]
         return department.code if department else None
     departments = await Department.all()
-    infos = [DepartmentInfo(d.id, d.code, d.kind, frozenset(filter(None, d.handles.split(";"))))
-             for d in departments]
+    infos = [
+        DepartmentInfo(d.id, d.code, d.kind, frozenset(filter(None, d.handles.split(";"))))
+        for d in departments
+    ]
     chosen = department_for(task.category, infos)
     return chosen.code if chosen else None
 
 
-async def _start(task: Task, specs: Sequence[ClockSpec], rows: dict[str, TaskClock],
-                 now: datetime, book: CalendarBook, *,
-                 new_task: bool = False) -> dict[str, datetime | None]:
+async def _start(
+    task: Task,
+    specs: Sequence[ClockSpec],
+    rows: dict[str, TaskClock],
+    now: datetime,
+    book: CalendarBook,
+    *,
+    new_task: bool = False,
+) -> dict[str, datetime | None]:
     """(Re)start clocks from `now` with fresh timers; a restart re-arms fired timers too.
 
     `new_task`: nothing exists yet, so clock and timer rows go in with one INSERT each.
@@ -152,8 +175,8 @@ async def _start(task: Task, specs: Sequence[ClockSpec], rows: dict[str, TaskClo
     if any(s.calendar_for(task.urgency) == DEPARTMENT for s in specs):
         department = await _department_code(task)
     deadlines: dict[str, datetime | None] = {}
-    new_clocks: list[TaskClock] = []
-    new_timers: list[Timer] = []
+    new_clocks: list[dict[str, Any]] = []
+    new_timers: list[dict[str, Any]] = []
     for spec in specs:
         name = spec.calendar_for(task.urgency)
         if name == DEPARTMENT:
@@ -163,21 +186,28 @@ async def _start(task: Task, specs: Sequence[ClockSpec], rows: dict[str, TaskClo
         due_at = sla.deadline(now, duration, calendar=calendar)
         deadlines[spec.name] = due_at
         plan = sla.clock_plan(spec, task.urgency, now, calendar=calendar)
-        values = {"calendar": name, "duration_s": duration, "started_at": now, "due_at": due_at,
-                  "paused_at": None, "pauses": [], "stopped_at": None, "level": 0}
+        values = {
+            "calendar": name,
+            "duration_s": duration,
+            "started_at": now,
+            "due_at": due_at,
+            "paused_at": None,
+            "pauses": [],
+            "stopped_at": None,
+            "level": 0,
+        }
         if new_task:
-            new_clocks.append(TaskClock(task_id=task.id, name=spec.name, **values))
-            new_timers += [Timer(task_id=task.id, name=t.name, due_at=t.due_at) for t in plan]
+            new_clocks.append({"task_id": task.id, "name": spec.name, **values})
+            new_timers += [{"task_id": task.id, "name": t.name, "due_at": t.due_at} for t in plan]
             continue
         await TaskClock.update_or_create(task_id=task.id, name=spec.name, defaults=values)
         await Timer.filter(task_id=task.id, name__in=timer_names(spec), fired_at=None).update(
-            cancelled=True)
+            cancelled=True
+        )
         for timer in plan:
             await schedule(task, timer.name, timer.due_at)
-    if new_clocks:
-        await TaskClock.bulk_create(new_clocks)
-    if new_timers:
-        await Timer.bulk_create(new_timers)
+    await insert_rows(TaskClock, new_clocks)
+    await insert_rows(Timer, new_timers)
     return deadlines
 
 
@@ -194,13 +224,15 @@ async def _pause(task: Task, spec: ClockSpec, row: TaskClock, now: datetime) -> 
     if row.due_at is not None and row.due_at > now:
         row.due_at = None
     await row.save(update_fields=["paused_at", "due_at"])
-    await Timer.filter(task_id=task.id, name__in=timer_names(spec), fired_at=None,
-                       due_at__gt=now).update(cancelled=True)
+    await Timer.filter(
+        task_id=task.id, name__in=timer_names(spec), fired_at=None, due_at__gt=now
+    ).update(cancelled=True)
     return row.due_at
 
 
-async def _resume(task: Task, spec: ClockSpec, row: TaskClock, now: datetime,
-                  book: CalendarBook) -> datetime:
+async def _resume(
+    task: Task, spec: ClockSpec, row: TaskClock, now: datetime, book: CalendarBook
+) -> datetime:
     """Close the pause and move every timer not yet fired by it; fired levels stay fired."""
     assert row.paused_at is not None
     row.pauses = [*row.pauses, [row.paused_at.isoformat(), now.isoformat()]]
@@ -213,22 +245,29 @@ async def _replan(task: Task, spec: ClockSpec, row: TaskClock, book: CalendarBoo
     pauses = _pauses(row)
     row.due_at = sla.deadline(row.started_at, row.duration_s, pauses, calendar=calendar)
     await row.save(update_fields=["pauses", "paused_at", "due_at", "duration_s", "calendar"])
-    plan = sla.clock_plan(spec, task.urgency, row.started_at, pauses, calendar=calendar,
-                          duration_s=row.duration_s)
-    fired = {str(name) for name in await Timer.filter(task_id=task.id, name__in=timer_names(spec))
-             .exclude(fired_at=None).values_list("name", flat=True)}
+    plan = sla.clock_plan(
+        spec, task.urgency, row.started_at, pauses, calendar=calendar, duration_s=row.duration_s
+    )
+    fired = {
+        str(name)
+        for name in await Timer.filter(task_id=task.id, name__in=timer_names(spec))
+        .exclude(fired_at=None)
+        .values_list("name", flat=True)
+    }
     for timer in plan:
         if timer.name not in fired:  # each level fires once per clock run
             await schedule(task, timer.name, timer.due_at)
     dropped = set(timer_names(spec)) - {timer.name for timer in plan}  # a warning too late now
     if dropped:
         await Timer.filter(task_id=task.id, name__in=sorted(dropped), fired_at=None).update(
-            cancelled=True)
+            cancelled=True
+        )
     return row.due_at
 
 
-async def set_deadline(task: Task, defn: ProcessDefinition, clock: str, due_at: datetime,
-                       tz: ZoneInfo | None = None) -> None:
+async def set_deadline(
+    task: Task, defn: ProcessDefinition, clock: str, due_at: datetime, tz: ZoneInfo | None = None
+) -> None:
     """Replace a running clock's deadline with a fixed instant (a manager's "by noon tomorrow").
 
     The clock then runs 24/7 up to `due_at`: a deadline people name is wall-clock time. Its
@@ -237,8 +276,11 @@ async def set_deadline(task: Task, defn: ProcessDefinition, clock: str, due_at: 
     row = await TaskClock.get(task_id=task.id, name=clock)
     spec = defn.clock(clock)
     row.calendar = "always"
-    row.duration_s = max(1, int((sla.require_aware("due_at", due_at) - row.started_at)
-                                .total_seconds()) - _paused_s(row))
+    row.duration_s = max(
+        1,
+        int((sla.require_aware("due_at", due_at) - row.started_at).total_seconds())
+        - _paused_s(row),
+    )
     new_due = await _replan(task, spec, row, book_for(tz))
     if clock in _TASK_DEADLINE_FIELDS:
         setattr(task, f"{clock}_by", new_due)
@@ -252,9 +294,17 @@ def _paused_s(row: TaskClock) -> int:
 async def schedule(task: Task, name: str, due_at: datetime) -> None:
     """Create or re-arm the task's timer called `name` (one row per task and name)."""
     await Timer.update_or_create(
-        task=task, name=name,
-        defaults={"due_at": due_at, "fired_at": None, "cancelled": False, "attempts": 0,
-                  "lock_owner": None, "lock_expires_at": None, "last_error": ""},
+        task=task,
+        name=name,
+        defaults={
+            "due_at": due_at,
+            "fired_at": None,
+            "cancelled": False,
+            "attempts": 0,
+            "lock_owner": None,
+            "lock_expires_at": None,
+            "last_error": "",
+        },
     )
 
 
@@ -285,7 +335,8 @@ async def fire_timers(timers: Sequence[Timer], *, now: datetime, tz: ZoneInfo) -
     if clock_timers:
         await _fire_clock_timers(clock_timers, now, tz)
     await Timer.filter(id__in=[t.id for t in timers]).update(
-        fired_at=now, lock_owner=None, lock_expires_at=None)
+        fired_at=now, lock_owner=None, lock_expires_at=None
+    )
 
 
 async def _close_unrated(timer: Timer, now: datetime, tz: ZoneInfo) -> None:
@@ -294,8 +345,9 @@ async def _close_unrated(timer: Timer, now: datetime, tz: ZoneInfo) -> None:
     task = await Task.filter(id=timer.task_id).select_for_update().get()  # type: ignore[attr-defined]
     await task.fetch_related("process", "community")
     defn = task_actions.definition_of(task.process)
-    await task_actions._apply(task, defn, "close_unrated", task_actions.SYSTEM,
-                              task_actions.Move(), now, tz)
+    await task_actions._apply(
+        task, defn, "close_unrated", task_actions.SYSTEM, task_actions.Move(), now, tz
+    )
 
 
 _definitions: dict[int, ProcessDefinition] = {}
@@ -339,20 +391,25 @@ class _Batch:
         community_id = task["community_id"]
         for role in who:
             if role in ("assignee", "assigner"):
-                person = self.staff.get(task["assignee_id" if role == "assignee"
-                                             else "created_by_id"] or 0)
+                person = self.staff.get(
+                    task["assignee_id" if role == "assignee" else "created_by_id"] or 0
+                )
                 if person is not None:
                     found.setdefault(person.id, person)
             elif role in ("lead", "assessment"):
-                group = (self.leads.get(task["department_id"] or 0, []) if role == "lead"
-                         else self.assessors)
+                group = (
+                    self.leads.get(task["department_id"] or 0, [])
+                    if role == "lead"
+                    else self.assessors
+                )
                 for person in group:
                     if self.serves(person, community_id):
                         found.setdefault(person.id, person)
         return [Recipient.of_staff(person) for person in found.values()]
 
-    def values(self, task: dict[str, Any], clock: str, deadline_at: datetime | None,
-               tz: ZoneInfo) -> dict[str, Any]:
+    def values(
+        self, task: dict[str, Any], clock: str, deadline_at: datetime | None, tz: ZoneInfo
+    ) -> dict[str, Any]:
         """The variables of a clock message: the names of tasks.message_values + clock_name."""
         assignee = self.staff.get(task["assignee_id"] or 0)
         name = assignee.name if assignee else ""
@@ -374,13 +431,19 @@ async def _batch(tasks: dict[int, dict[str, Any]], roles: set[str], book: Calend
     leads: dict[int, list[Staff]] = defaultdict(list)
     departments = sorted({t["department_id"] for t in tasks.values() if t["department_id"]})
     if "lead" in roles and departments:
-        for person in await Staff.filter(department_id__in=departments, role="lead") \
-                .prefetch_related("communities").order_by("id"):
+        for person in (
+            await Staff.filter(department_id__in=departments, role="lead")
+            .prefetch_related("communities")
+            .order_by("id")
+        ):
             leads[person.department_id].append(person)  # type: ignore[attr-defined]
     assessors: list[Staff] = []
     if "assessment" in roles and book.assessment_department:
-        assessors = list(await Staff.filter(department__code=book.assessment_department)
-                         .prefetch_related("communities").order_by("id"))
+        assessors = list(
+            await Staff.filter(department__code=book.assessment_department)
+            .prefetch_related("communities")
+            .order_by("id")
+        )
     rooms = sorted({t["room_id"] for t in tasks.values() if t["room_id"]})
     places = {
         room.id: render_text("place_room", building=room.unit.building.name,
@@ -441,8 +504,9 @@ async def _fire_clock_timers(timers: Sequence[Timer], now: datetime, tz: ZoneInf
             checked.add(message)
         stamp = int(timer.due_at.timestamp())  # a re-armed timer (clock restarted) sends again
         messages += [
-            outbox_values(message, to, values, now=now,
-                          key=f"timer:{timer.id}:{stamp}:{to.kind}:{to.id}")
+            outbox_values(
+                message, to, values, now=now, key=f"timer:{timer.id}:{stamp}:{to.kind}:{to.id}"
+            )
             for to in recipients
         ]
     await insert_rows(TaskEvent, events)
@@ -486,9 +550,14 @@ class LateTask:
 MAX_LATE_CLOCKS = 20000  # an overview, not an export: beyond this the newest breaches are cut
 
 
-async def late_tasks(now: datetime, *, community_ids: Iterable[int] | None = None,
-                     department_id: int | None = None, limit: int = 200,
-                     tz: ZoneInfo | None = None) -> list[LateTask]:
+async def late_tasks(
+    now: datetime,
+    *,
+    community_ids: Iterable[int] | None = None,
+    department_id: int | None = None,
+    limit: int = 200,
+    tz: ZoneInfo | None = None,
+) -> list[LateTask]:
     """Open tasks with a running clock past its deadline, most late first (the breach view).
 
     `since` is the last event that was not the SLA system's own (a breach notice is not
@@ -501,8 +570,13 @@ async def late_tasks(now: datetime, *, community_ids: Iterable[int] | None = Non
         query = query.filter(task__community_id__in=list(community_ids))
     if department_id is not None:
         query = query.filter(task__department_id=department_id)
-    rows = await query.order_by("due_at").limit(MAX_LATE_CLOCKS).select_related(
-        "task__assignee", "task__department", "task__community", "task__room__unit__building")
+    rows = (
+        await query.order_by("due_at")
+        .limit(MAX_LATE_CLOCKS)
+        .select_related(
+            "task__assignee", "task__department", "task__community", "task__room__unit__building"
+        )
+    )
     grouped: dict[int, list[TaskClock]] = defaultdict(list)
     for row in rows:
         grouped[row.task_id].append(row)  # type: ignore[attr-defined]
@@ -518,12 +592,18 @@ async def late_tasks(now: datetime, *, community_ids: Iterable[int] | None = Non
         for row in clocks:
             assert row.due_at is not None
             pauses = _pauses(row) + ([(row.paused_at, None)] if row.paused_at else [])
-            late.append(LateClock(
-                clock=row.name, due_at=row.due_at, late_s=(now - row.due_at).total_seconds(),
-                late_business_s=sla.lateness_s(row.due_at, now, pauses,
-                                               calendar=_calendar_of(row, book)),
-                level=row.level, paused=row.paused_at is not None,
-            ))
+            late.append(
+                LateClock(
+                    clock=row.name,
+                    due_at=row.due_at,
+                    late_s=(now - row.due_at).total_seconds(),
+                    late_business_s=sla.lateness_s(
+                        row.due_at, now, pauses, calendar=_calendar_of(row, book)
+                    ),
+                    level=row.level,
+                    paused=row.paused_at is not None,
+                )
+            )
         late.sort(key=lambda c: -c.late_s)
         since = last.get(task_id)
         result.append(LateTask(clocks[0].task, _aware(since), tuple(late)))

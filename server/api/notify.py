@@ -26,10 +26,9 @@ from server.actions.notify import (
     record_receipt,
     task_subject,
 )
-from server.actions.tasks import TaskRefused, get_task
 from server.api.access import ANY_STAFF, SIGNED_IN, endpoint, principal_of
 from server.api.errors import ApiError
-from templates_msg import label
+from server.api.tasks import scoped_task
 
 bp = Blueprint("api_notify")
 MAX_REPORTS = 1000  # Aliyun batches reports; a bigger body is not from Aliyun
@@ -132,12 +131,8 @@ async def post_subscriptions(request: Request) -> HTTPResponse:
     },
 )
 async def get_task_deliveries(request: Request, ref: str) -> HTTPResponse:
-    try:
-        task = await get_task(ref)
-    except TaskRefused as exc:
-        raise ApiError(404, exc.code, label("refusal", exc.code)) from None
-    if not principal_of(request).may_see_community(task.community_id):  # type: ignore[attr-defined]
-        raise ApiError(404, "no_such_task", label("refusal", "no_such_task"))
+    # The tasks API's scope: the caller's communities, and a contractor's own jobs only.
+    task = await scoped_task(request, ref)
     tz = ZoneInfo(request.app.ctx.services.settings.tz_name)
     rows = await deliveries_of(task_subject({"ref": task.ref}))
     summary: dict[str, int] = {}

@@ -25,14 +25,22 @@ MAX_LIMIT = 1000
 
 BREACHES_RESPONSE = {
     "type": "object",
-    "properties": {"items": {"type": "array"}, "count": {"type": "integer"},
-                   "now": {"type": "string"}},
+    "properties": {
+        "items": {"type": "array"},
+        "count": {"type": "integer"},
+        "now": {"type": "string"},
+    },
 }
 
 
-@endpoint(bp, "GET", "/sla/breaches", allow=OVERSEERS,
-          summary="Late tasks: where each is stuck, which clock, how late, escalation level",
-          response=BREACHES_RESPONSE)
+@endpoint(
+    bp,
+    "GET",
+    "/sla/breaches",
+    allow=OVERSEERS,
+    summary="Late tasks: where each is stuck, which clock, how late, escalation level",
+    response=BREACHES_RESPONSE,
+)
 async def list_breaches(request: Request) -> HTTPResponse:
     p = principal_of(request)
     tz = ZoneInfo(request.app.ctx.services.settings.tz_name)
@@ -56,10 +64,16 @@ async def list_breaches(request: Request) -> HTTPResponse:
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, "bad_limit", f"limit must be 1 to {MAX_LIMIT}")
     now = datetime.now(UTC)
-    items = await late_tasks(now, community_ids=communities, department_id=department_id,
-                             limit=limit, tz=tz)
-    return json({"items": [_item(t, tz) for t in items], "count": len(items),
-                 "now": now.astimezone(tz).isoformat()})
+    items = await late_tasks(
+        now, community_ids=communities, department_id=department_id, limit=limit, tz=tz
+    )
+    return json(
+        {
+            "items": [_item(t, tz) for t in items],
+            "count": len(items),
+            "now": now.astimezone(tz).isoformat(),
+        }
+    )
 
 
 def _item(late: LateTask, tz: ZoneInfo) -> dict[str, object]:
@@ -74,15 +88,22 @@ def _item(late: LateTask, tz: ZoneInfo) -> dict[str, object]:
         "state_name": label("state", task.state),
         "department": task.department.code if task.department else None,
         "department_name": task.department.name if task.department else None,
-        "assignee": ({"id": task.assignee.id, "name": task.assignee.name}
-                     if task.assignee else None),
+        "assignee": (
+            {"id": task.assignee.id, "name": task.assignee.name} if task.assignee else None
+        ),
         "since": late.since.astimezone(tz).isoformat() if late.since else None,
         "late_s": int(late.late_s),
         "level": late.level,
         "clocks": [
-            {"clock": c.clock, "clock_name": label("clock", c.clock),
-             "due_at": c.due_at.astimezone(tz).isoformat(), "late_s": int(c.late_s),
-             "late_business_s": int(c.late_business_s), "level": c.level, "paused": c.paused}
+            {
+                "clock": c.clock,
+                "clock_name": label("clock", c.clock),
+                "due_at": c.due_at.astimezone(tz).isoformat(),
+                "late_s": int(c.late_s),
+                "late_business_s": int(c.late_business_s),
+                "level": c.level,
+                "paused": c.paused,
+            }
             for c in late.clocks
         ],
     }

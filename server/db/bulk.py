@@ -23,8 +23,14 @@ def _default(model: type[Model], name: str) -> Any:
 # Field types whose to_db_value hands a value of the right Python type back unchanged after
 # running validators (lengths, int ranges): skipping it halves the cost of a big batch. The
 # rows come from our own code, and PostgreSQL still refuses a too-long value or a too-big number.
-_PLAIN = (fields.CharField, fields.TextField, fields.IntField, fields.BigIntField,
-          fields.SmallIntField, fields.FloatField)
+_PLAIN = (
+    fields.CharField,
+    fields.TextField,
+    fields.IntField,
+    fields.BigIntField,
+    fields.SmallIntField,
+    fields.FloatField,
+)
 
 
 def _converter(model: type[Model], name: str) -> Callable[[Any], Any]:
@@ -32,8 +38,9 @@ def _converter(model: type[Model], name: str) -> Callable[[Any], Any]:
     if type(field) in _PLAIN:
         python = field.field_type
         convert = field.to_db_value
-        return lambda value: value if value is None or type(value) is python else convert(
-            value, model)
+        return lambda value: (
+            value if value is None or type(value) is python else convert(value, model)
+        )
     return lambda value: field.to_db_value(value, model)
 
 
@@ -51,8 +58,5 @@ async def insert_rows(
     # tortoise's own statement builder: the dialect's placeholders and ON CONFLICT DO NOTHING
     sql = executor._prepare_insert_statement(columns, ignore_conflicts=ignore_conflicts).get_sql()
     plan = [(name, _converter(model, name), _default(model, name)) for name in names]
-    values = [
-        [convert(row.get(name, default)) for name, convert, default in plan]
-        for row in rows
-    ]
+    values = [[convert(row.get(name, default)) for name, convert, default in plan] for row in rows]
     await db.execute_many(sql, values)

@@ -39,8 +39,9 @@ def _free(now: datetime) -> Q:
 
 
 def _due(now: datetime) -> Q:
-    return Q(fired_at__isnull=True, cancelled=False, due_at__lte=now,
-             attempts__lt=MAX_ATTEMPTS) & _free(now)
+    return Q(
+        fired_at__isnull=True, cancelled=False, due_at__lte=now, attempts__lt=MAX_ATTEMPTS
+    ) & _free(now)
 
 
 async def _take_write_lock() -> None:
@@ -49,8 +50,9 @@ async def _take_write_lock() -> None:
     await Timer.filter(id=0).update(attempts=0)
 
 
-async def run_due_timers(services: Services, now: datetime | None = None,
-                         batch: int = BATCH) -> int:
+async def run_due_timers(
+    services: Services, now: datetime | None = None, batch: int = BATCH
+) -> int:
     """Fire up to `batch` timers due by `now` (late ones catch up); returns how many it took.
 
     Without `now` the real clock is read, and timers are stamped fired at the moment of firing.
@@ -65,8 +67,12 @@ async def run_due_timers(services: Services, now: datetime | None = None,
         async with in_transaction():
             if sqlite:
                 await _take_write_lock()
-            timers = await (Timer.filter(_due(due_by)).order_by("due_at", "id").limit(batch)
-                            .select_for_update(skip_locked=True))
+            timers = await (
+                Timer.filter(_due(due_by))
+                .order_by("due_at", "id")
+                .limit(batch)
+                .select_for_update(skip_locked=True)
+            )
             ids = [t.id for t in timers]
             if timers:
                 started = time.perf_counter()
@@ -91,8 +97,9 @@ async def _fire_alone(timer_id: int, now: datetime | None, tz: ZoneInfo) -> None
     at = now or datetime.now(UTC)
     try:
         async with in_transaction():
-            timer = await (Timer.filter(Q(id=timer_id) & _due(at))
-                           .select_for_update(skip_locked=True).first())
+            timer = await (
+                Timer.filter(Q(id=timer_id) & _due(at)).select_for_update(skip_locked=True).first()
+            )
             if timer is not None:
                 await fire_timers([timer], now=at, tz=tz)
     except (OperationalError, TransactionManagementError) as exc:

@@ -338,7 +338,7 @@ async def test_events_buffered_in_an_outage_are_stored_on_the_server(
         await eventually(lambda: not gateway.upstream_ready.is_set())
         for plate in (PLATE, "京Z99999", PLATE):
             await gate.see_plate(plate)
-        assert gateway.buffered_events() == 3
+        await eventually(lambda: gateway.buffered_events() == 3)
         assert not await AccessEvent.exists(kind="plate_seen")
         await proxy.restore()
         await eventually(lambda: gateway.buffered_events() == 0)

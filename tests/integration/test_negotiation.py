@@ -181,6 +181,8 @@ async def test_contractors_list_only_their_own_jobs(app, settings):
     assert [t["ref"] for t in response.json["items"]] == [job["ref"]]
     hidden = await call(app, settings, sup.contractor_lead, "GET", f"/tasks/{repair}")
     assert hidden.status == 404
+    messages = await call(app, settings, sup.contractor_lead, "GET", f"/tasks/{repair}/deliveries")
+    assert messages.status == 404
     shown = await call(app, settings, sup.contractor_staff, "GET", f"/tasks/{job['ref']}")
     assert shown.status == 200
 

@@ -17,9 +17,15 @@ def at(text: str) -> datetime:
 
 
 async def report(estate, when: str, room=None, community=None):  # type: ignore[no-untyped-def]
-    return await create_task(community=community or estate.a, category="water",
-                             source="console", now=at(when), tz=TZ,
-                             room=room or estate.room_a, description="漏水")
+    return await create_task(
+        community=community or estate.a,
+        category="water",
+        source="console",
+        now=at(when),
+        tz=TZ,
+        room=room or estate.room_a,
+        description="漏水",
+    )
 
 
 async def breaches(app, settings, staff, query: str = ""):  # type: ignore[no-untyped-def]
@@ -43,8 +49,12 @@ async def test_a_breach_says_where_the_task_is_stuck(app, settings, services):
     while await run_due_timers(services, now=at("2026-03-02 12:01")):
         pass  # respond breached at 11:00, escalated to the lead at 12:00
     [item] = (await breaches(app, settings, estate.manager_all)).json["items"]
-    assert (item["state"], item["department"], item["assignee"]["name"]) == (
-        "assigned", "eng", "王强")
+    assert (item["ref"], item["state"], item["department"], item["assignee"]["name"]) == (
+        task.ref,
+        "assigned",
+        "eng",
+        "王强",
+    )
     assert item["since"] == at("2026-03-02 09:00").isoformat()  # breach notices are not progress
     respond = next(c for c in item["clocks"] if c["clock"] == "respond")
     assert (respond["due_at"], respond["level"]) == (at("2026-03-02 11:00").isoformat(), 2)
@@ -54,16 +64,29 @@ async def test_a_breach_says_where_the_task_is_stuck(app, settings, services):
 async def test_stopped_clocks_are_not_late(app, settings, services):
     estate = await seed_estate()
     task = await report(estate, "2026-03-02 09:00")
-    await fire(task.ref, "accept", Actor.of_staff(estate.staff_a), Move(),
-               now=at("2026-03-02 09:30"), tz=TZ)
+    await fire(
+        task.ref,
+        "accept",
+        Actor.of_staff(estate.staff_a),
+        Move(),
+        now=at("2026-03-02 09:30"),
+        tz=TZ,
+    )
     [item] = (await breaches(app, settings, estate.manager_all)).json["items"]
     assert sorted(c["clock"] for c in item["clocks"]) == ["arrive", "resolve"]
 
 
 async def test_tasks_on_time_are_not_listed(app, settings, services):
     estate = await seed_estate()
-    await create_task(community=estate.a, category="water", source="console",
-                      now=datetime.now(UTC), tz=TZ, room=estate.room_a, description="漏水")
+    await create_task(
+        community=estate.a,
+        category="water",
+        source="console",
+        now=datetime.now(UTC),
+        tz=TZ,
+        room=estate.room_a,
+        description="漏水",
+    )
     assert (await breaches(app, settings, estate.manager_all)).json["items"] == []
 
 

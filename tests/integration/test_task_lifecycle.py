@@ -64,7 +64,8 @@ async def test_full_repair_lifecycle_through_the_api(app, settings, services, we
     assert r.json["state"] == "completed"
 
     await relay_once(services, now=tomorrow_noon())  # rate_request is not sent in quiet hours
-    assert wechat_calls.calls(openid="o_res_a")[-1]["payload"]["template_id"] == "tmpl_rate_request"
+    sent = [c["payload"].get("template_id") for c in wechat_calls.calls(openid="o_res_a")]
+    assert "tmpl_rate_request" in sent  # relays send concurrently: order is not guaranteed
     resident = bearer(token_for(settings, "resident", estate.resident_a.id))
     _, r = await post(f"/api/v1/tasks/{ref}/rate", json={"score": 5, "comment": "很快"},
                       headers=resident)

@@ -40,9 +40,17 @@ MONDAY_9 = at("2026-03-02 09:00")
 
 
 async def new_task(estate, urgency="normal", now=MONDAY_9, created_by=None) -> Task:
-    return await create_task(community=estate.a, category="water", source="console", now=now,
-                             tz=TZ, urgency=urgency, room=estate.room_a, description="漏水",
-                             created_by=created_by)
+    return await create_task(
+        community=estate.a,
+        category="water",
+        source="console",
+        now=now,
+        tz=TZ,
+        urgency=urgency,
+        room=estate.room_a,
+        description="漏水",
+        created_by=created_by,
+    )
 
 
 async def clock_events(task: Task, clock: str, action: str = "sla_breach") -> int:
@@ -64,8 +72,11 @@ async def test_timers_are_planned_from_the_definition(services):
     estate = await seed_estate()
     task = await new_task(estate, urgency="urgent")
     names = set(await Timer.filter(task_id=task.id).values_list("name", flat=True))
-    assert names == {f"{c}.{k}" for c in ("respond", "arrive", "resolve")
-                     for k in ("warn", "breach", "escalate2", "escalate3")}
+    assert names == {
+        f"{c}.{k}"
+        for c in ("respond", "arrive", "resolve")
+        for k in ("warn", "breach", "escalate2", "escalate3")
+    }
     assert task.arrive_by - task.created_at == timedelta(minutes=30)
 
 
@@ -76,7 +87,10 @@ async def test_normal_clocks_count_office_hours_only(services):
     assert task.respond_by == at("2026-03-09 09:00")
     clock = await TaskClock.get(task_id=task.id, name="respond")
     assert (clock.calendar, clock.duration_s, clock.started_at) == (
-        "office", 7200, at("2026-03-06 16:00"))
+        "office",
+        7200,
+        at("2026-03-06 16:00"),
+    )
 
 
 async def test_clocks_skip_the_national_day_holiday(services):
@@ -113,8 +127,11 @@ async def test_breach_message_reaches_the_handler_on_wechat(services, wechat_cal
     task = await new_task(estate)
     await run_all(services, at("2026-03-02 11:01"))
     await relay_once(services, now=at("2026-03-02 11:01"))
-    [call] = [c for c in wechat_calls.calls(kind="template", openid="o_staff_a")
-              if c["payload"]["template_id"] == "tmpl_task_breached"]
+    [call] = [
+        c
+        for c in wechat_calls.calls(kind="template", openid="o_staff_a")
+        if c["payload"]["template_id"] == "tmpl_task_breached"
+    ]
     assert call["payload"]["data"]["character_string1"]["value"] == task.ref
 
 
@@ -132,8 +149,14 @@ async def test_a_fixed_deadline_replans_the_clock(services):
 
 async def add_assessor(estate) -> Staff:
     department = await Department.create(code="assessment", name="品质考核部", kind="internal")
-    assessor = await Staff.create(employee_no="A001", name="罗斌", phone="13600000009",
-                                  department=department, role="assessor", openid="o_assess")
+    assessor = await Staff.create(
+        employee_no="A001",
+        name="罗斌",
+        phone="13600000009",
+        department=department,
+        role="assessor",
+        openid="o_assess",
+    )
     await assessor.communities.add(estate.a)
     return assessor
 
@@ -146,7 +169,10 @@ async def test_escalation_reaches_the_lead_then_assessment_and_assigner(services
     assert await told("task_escalated", task) == {estate.lead_a.id}
     await run_all(services, at("2026-03-02 16:31"))  # 4 working hours after the breach
     assert await told("task_escalated", task) == {
-        estate.lead_a.id, assessor.id, estate.manager_all.id}
+        estate.lead_a.id,
+        assessor.id,
+        estate.manager_all.id,
+    }
     clock = await TaskClock.get(task_id=task.id, name="respond")
     assert clock.level == 3
 
@@ -158,18 +184,21 @@ async def test_each_level_fires_once(services):
     later = at("2026-03-31 09:00")
     await run_all(services, later)
     await run_all(services, later + 5 * MIN)
-    events = await TaskEvent.filter(task_id=task.id, action__in=["sla_warning", "sla_breach",
-                                                                 "sla_escalation"])
+    events = await TaskEvent.filter(
+        task_id=task.id, action__in=["sla_warning", "sla_breach", "sla_escalation"]
+    )
     fired = [(e.data["clock"], e.data["level"]) for e in events]
-    assert sorted(fired) == sorted((c, lvl) for c in ("respond", "arrive", "resolve")
-                                   for lvl in (0, 1, 2, 3))
+    assert sorted(fired) == sorted(
+        (c, lvl) for c in ("respond", "arrive", "resolve") for lvl in (0, 1, 2, 3)
+    )
 
 
 async def test_stopped_clock_does_not_fire(services):
     estate = await seed_estate()
     task = await new_task(estate)
-    await fire(task.ref, "accept", Actor.of_staff(estate.staff_a), Move(),
-               now=MONDAY_9 + 10 * MIN, tz=TZ)
+    await fire(
+        task.ref, "accept", Actor.of_staff(estate.staff_a), Move(), now=MONDAY_9 + 10 * MIN, tz=TZ
+    )
     await run_all(services, at("2026-03-02 17:00"))
     assert await clock_events(task, "respond") == 0
     assert (await TaskClock.get(task_id=task.id, name="respond")).stopped_at is not None
@@ -199,8 +228,14 @@ async def test_restarted_clock_fires_and_tells_again(services):
     await run_all(services, at("2026-03-02 11:01"))  # respond breached at 11:00
     await task.fetch_related("process")
     # reopened (article 3.2: an unsatisfied rating) restarts every clock the next morning
-    await enter_state(task, task_actions.definition_of(task.process), "assigned", "reopened",
-                      at("2026-03-03 09:00"), TZ)
+    await enter_state(
+        task,
+        task_actions.definition_of(task.process),
+        "assigned",
+        "reopened",
+        at("2026-03-03 09:00"),
+        TZ,
+    )
     await run_all(services, at("2026-03-03 11:01"))
     assert await clock_events(task, "respond") == 2
     assert len(await OutboxMessage.filter(kind="task_breached", subject=f"task:{task.ref}")) == 2
@@ -216,8 +251,12 @@ def held_repair(monkeypatch):  # type: ignore[no-untyped-def]
     raw["states"] = [*raw["states"], "held"]
     raw["transitions"] = [
         *raw["transitions"],
-        {"name": "hold", "from": ["assigned", "accepted"], "to": "held",
-         "actors": ["lead", "manager"]},
+        {
+            "name": "hold",
+            "from": ["assigned", "accepted"],
+            "to": "held",
+            "actors": ["lead", "manager"],
+        },
         {"name": "unhold", "from": ["held"], "to": "assigned", "actors": ["lead", "manager"]},
     ]
     raw["clocks"] = [{**clock, "paused_in": ["held"]} for clock in raw["clocks"]]
@@ -248,8 +287,12 @@ async def test_resume_moves_every_deadline_by_the_pause(services, held_repair):
     assert task.respond_by == at("2026-03-03 11:00")  # was Monday 11:00
     assert task.arrive_by == at("2026-03-04 09:00")  # was Tuesday 09:00
     clock = await TaskClock.get(task_id=task.id, name="resolve")
-    assert clock.pauses == [[at("2026-03-02 10:00").astimezone(UTC).isoformat(),
-                             at("2026-03-03 10:00").astimezone(UTC).isoformat()]]
+    assert clock.pauses == [
+        [
+            at("2026-03-02 10:00").astimezone(UTC).isoformat(),
+            at("2026-03-03 10:00").astimezone(UTC).isoformat(),
+        ]
+    ]
     breach = await Timer.get(task_id=task.id, name="arrive.breach")
     assert (breach.due_at, breach.cancelled) == (at("2026-03-04 09:00"), False)
 
@@ -276,20 +319,34 @@ async def test_escalation_after_a_pause_waits_for_the_held_time(services, held_r
     timers = {t.name: t.due_at for t in await Timer.filter(task_id=task.id, cancelled=False)}
     # respond: 0.5 h ran before the hold, 1.5 h from 14:00; the lead 1 working hour later
     assert (timers["respond.breach"], timers["respond.escalate2"]) == (
-        at("2026-03-02 15:30"), at("2026-03-02 16:30"))
+        at("2026-03-02 15:30"),
+        at("2026-03-02 16:30"),
+    )
     # arrive: 7 h left at 14:00: 3.5 h today, 3.5 h tomorrow; the lead 2 working hours later
     assert (timers["arrive.breach"], timers["arrive.escalate2"]) == (
-        at("2026-03-03 12:00"), at("2026-03-03 15:30"))
+        at("2026-03-03 12:00"),
+        at("2026-03-03 15:30"),
+    )
 
 
 # ---- workers as processes
 
 
 def start_worker(settings) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=settings.database_url, REDIS_URL=settings.redis_url,
-               WECHAT_API_BASE=settings.wechat_api_base, SMS_ENDPOINT=settings.sms_endpoint)
-    return subprocess.Popen([sys.executable, "-m", "server", "worker"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = dict(
+        os.environ,
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        WECHAT_API_BASE=settings.wechat_api_base,
+        SMS_ENDPOINT=settings.sms_endpoint,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "server", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def wait_for(predicate, timeout_s: float = 20.0) -> None:
@@ -307,17 +364,18 @@ async def test_worker_killed_mid_way_still_fires_arrive_breach_exactly_once(sett
     # A first worker claimed the breach and was killed -9 before firing: its lease remains.
     past = datetime.now(UTC) - timedelta(seconds=1)
     await Timer.filter(task_id=task.id, name="arrive.breach").update(
-        due_at=past, lock_owner="dead-worker:1", lock_expires_at=past)
+        due_at=past, lock_owner="dead-worker:1", lock_expires_at=past
+    )
     first = start_worker(settings)
     await wait_for(lambda: breaches_nonzero(task))
     first.send_signal(signal.SIGKILL)
-    first.wait(10)
+    first.wait(60)
     second = start_worker(settings)
     try:
         await asyncio.sleep(1.5)  # the restarted worker gets time to (wrongly) fire it again
     finally:
         second.send_signal(signal.SIGTERM)
-        second.wait(10)
+        second.wait(60)
     assert await clock_events(task, "arrive") == 1
     timer = await Timer.get(task_id=task.id, name="arrive.breach")
     assert timer.fired_at is not None

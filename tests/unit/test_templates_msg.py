@@ -110,3 +110,11 @@ def test_missing_variable_is_an_error_not_a_blank():
         render_message("task_assigned", {"ref": "T1"})
     with pytest.raises(jinja2.UndefinedError):
         render_text("task_accepted", ref="T1")
+
+
+def test_every_template_kind_has_a_template_id_in_the_default_config():
+    """A kind without an id could only reach people inside the 48 h customer-service window."""
+    from server.settings import load_settings
+
+    configured = load_settings(env={}).wechat_templates
+    assert [k for k, v in catalog().items() if v.get("template") and k not in configured] == []

@@ -343,7 +343,7 @@ async def _own_open_task(turn: Turn, ref: str) -> Any:
         task = await get_task(ref)
     except TaskRefused:
         return None
-    mine = turn.resident is not None and task.reporter_id == turn.resident.id  # type: ignore[attr-defined]
+    mine = turn.resident is not None and task.reporter_id == turn.resident.id
     return task if mine and task.state not in ("closed", "cancelled") else None
 
 

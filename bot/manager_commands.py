@@ -298,7 +298,7 @@ async def _visible(turn: Turn, ref: str, external: bool) -> Task:
     staff = turn.staff
     assert staff is not None
     task = await get_task(ref)
-    community_id = task.community_id  # type: ignore[attr-defined]
+    community_id = task.community_id
     in_scope = staff.all_communities or await staff.communities.filter(id=community_id).exists()
     if not in_scope or (external and not contractor_may_see(task, staff)):
         raise TaskRefused("no_such_task", ref)

@@ -65,7 +65,7 @@ async def my_reports(turn: Turn) -> str:
 async def _own(turn: Turn, ref: str) -> Task:
     """The resident's own task, or TaskRefused("no_such_task"): others' tasks do not exist."""
     task = await get_task(ref)
-    if turn.resident is None or task.reporter_id != turn.resident.id:  # type: ignore[attr-defined]
+    if turn.resident is None or task.reporter_id != turn.resident.id:
         raise TaskRefused("no_such_task", ref)
     return task
 

@@ -34,8 +34,12 @@ def _report(normalized: str) -> str:
     """What was done, said after the command: 完工 T1042 已更换门机皮带 -> 已更换门机皮带."""
     words = lexicon.load("intents")["intents"]["complete_task"]
     refs = lexicon.load("references")
-    said_words = (*words["strong"], *words["with_ref"], *refs["task_ref_prefixes"],
-                  *refs["task_ref_suffixes"])
+    said_words = (
+        *words["strong"],
+        *words["with_ref"],
+        *refs["task_ref_prefixes"],
+        *refs["task_ref_suffixes"],
+    )
     noise = sorted({str(w) for w in said_words}, key=len, reverse=True)
     said = re.sub(r"(?<![a-z])t?\d{3,9}", ",", normalized)
     changed = True
@@ -112,8 +116,9 @@ async def complete(turn: Turn, ref: str | None, report: str = "") -> str:
         if ref is None:
             return str(ask)
     try:
-        task = await fire(ref, "complete", _actor(turn), Move(note=report), now=turn.now,
-                          tz=turn.tz)
+        task = await fire(
+            ref, "complete", _actor(turn), Move(note=report), now=turn.now, tz=turn.tz
+        )
     except TaskRefused as refused:
         return _refused(ref, refused)
     return render_text("staff_completed", ref=task.ref)

@@ -469,8 +469,9 @@ def find_deadline(text: str, now: datetime) -> Deadline | None:
     if day is None:
         return None
     at = _at(day, moment or dv.day_end, now)
-    explicit_day = (parts.day_offset is not None or parts.weekday is not None
-                    or parts.month_day is not None)
+    explicit_day = (
+        parts.day_offset is not None or parts.weekday is not None or parts.month_day is not None
+    )
     if at <= now and not explicit_day:
         at += timedelta(days=1)  # "中午前" said after noon: tomorrow's noon
     return _deadline(text, parts.spans, at, now, dv)
@@ -496,8 +497,9 @@ def _deadline_day(parts: _Parts, now: datetime, tv: _TimeVocab) -> date | None:
     return today
 
 
-def _deadline(text: str, spans: list[Span], at: datetime, now: datetime,
-              dv: _DeadlineVocab) -> Deadline | None:
+def _deadline(
+    text: str, spans: list[Span], at: datetime, now: datetime, dv: _DeadlineVocab
+) -> Deadline | None:
     if at <= now:
         return None
     spans = sorted(spans)

@@ -9,6 +9,7 @@ import signal
 import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from server.settings import Settings, load_settings
 
@@ -26,15 +27,30 @@ def main(argv: list[str] | None = None) -> int:
     moving = sub.add_parser("migrate-tasks", help="move running tasks to another process version")
     moving.add_argument("--kind", required=True, help="process kind, e.g. repair")
     moving.add_argument("--to-version", required=True, help="a version hash, or latest")
-    moving.add_argument("--map", nargs="*", default=[], metavar="OLD:NEW",
-                        help="where tasks in a state that changed name go")
-    moving.add_argument("--clocks", required=True, choices=["keep", "restart"],
-                        help="keep their deadlines, or restart their SLA clocks from now")
-    moving.add_argument("--from-version", action="append", default=[],
-                        help="only tasks on this version (repeatable); default: all others")
+    moving.add_argument(
+        "--map",
+        nargs="*",
+        default=[],
+        metavar="OLD:NEW",
+        help="where tasks in a state that changed name go",
+    )
+    moving.add_argument(
+        "--clocks",
+        required=True,
+        choices=["keep", "restart"],
+        help="keep their deadlines, or restart their SLA clocks from now",
+    )
+    moving.add_argument(
+        "--from-version",
+        action="append",
+        default=[],
+        help="only tasks on this version (repeatable); default: all others",
+    )
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = load_settings()
     if args.command == "serve":
         return serve_web(settings, args.workers)
@@ -95,8 +111,13 @@ async def migrate_running_tasks(settings: Settings, args: argparse.Namespace) ->
     await db.connect(settings.database_url)
     try:
         report = await migrate_tasks(
-            args.kind, args.to_version, mapping, args.clocks, tz=ZoneInfo(settings.tz_name),
-            from_versions=args.from_version, clock=lambda: datetime.now(UTC),
+            args.kind,
+            args.to_version,
+            mapping,
+            args.clocks,
+            tz=ZoneInfo(settings.tz_name),
+            from_versions=args.from_version,
+            clock=lambda: datetime.now(UTC),
             progress=lambda r: print(f"moved {r.moved}, skipped {r.skipped}", file=sys.stderr),
         )
     except MigrationError as exc:
@@ -116,8 +137,13 @@ def serve_web(settings: Settings, workers: int) -> int:
 
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
-    app.prepare(host=settings.http_host, port=settings.http_port, workers=workers,
-                access_log=False, motd=False)
+    app.prepare(
+        host=settings.http_host,
+        port=settings.http_port,
+        workers=workers,
+        access_log=False,
+        motd=False,
+    )
     Sanic.serve(primary=app, app_loader=loader)
     return 0
 
@@ -155,14 +181,16 @@ def run_dev(settings: Settings) -> int:
     stop = asyncio.Event()
 
     @app.after_server_start
-    async def start_background(app: Sanic) -> None:
+    async def start_background(app: Sanic[Any, Any]) -> None:
         address, broker = await start_broker(settings.mqtt_url, settings.mqtt_embedded_port)
         app.ctx.broker = broker
         app.ctx.mqtt_address = address
         app.ctx.services.extras["mqtt_address"] = address  # where gateway_sync publishes
         app.add_task(run_loops(app.ctx.services, stop), name="worker-loops")
-        app.add_task(run_dev_sites(app.ctx.services, address,
-                                   settings.media_dir.parent / "gateway", stop), name="sites")
+        app.add_task(
+            run_dev_sites(app.ctx.services, address, settings.media_dir.parent / "gateway", stop),
+            name="sites",
+        )
         base = settings.own_base_url
         simulator = f"{base}/simulator" if settings.wechat_emulated else "off (WECHAT_API_BASE set)"
         print(
@@ -179,13 +207,18 @@ def run_dev(settings: Settings) -> int:
         )
 
     @app.before_server_stop
-    async def stop_background(app: Sanic) -> None:
+    async def stop_background(app: Sanic[Any, Any]) -> None:
         stop.set()
         if app.ctx.broker is not None:
             await app.ctx.broker.stop()
 
-    app.run(host=settings.http_host, port=settings.http_port, single_process=True,
-            access_log=False, motd=False)
+    app.run(
+        host=settings.http_host,
+        port=settings.http_port,
+        single_process=True,
+        access_log=False,
+        motd=False,
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from typing import Any
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
@@ -21,7 +22,7 @@ from server.settings import Settings
 _app_numbers = itertools.count(1)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Sanic:
+def create_app(settings: Settings, services: Services | None = None) -> Sanic[Any, Any]:
     """The web app. Pass `services` to share clients owned by the caller (tests, dev runner)."""
     app = Sanic(f"wuye{next(_app_numbers)}")
     app.config.AUTO_EXTEND = False
@@ -54,23 +55,24 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic:
     else:
 
         @app.before_server_start
-        async def start_services(app: Sanic) -> None:
+        async def start_services(app: Sanic[Any, Any]) -> None:
             app.ctx.services = await Services.start(settings)
 
         @app.after_server_stop
-        async def stop_services(app: Sanic) -> None:
+        async def stop_services(app: Sanic[Any, Any]) -> None:
             await app.ctx.services.close()
 
     @app.on_request
     async def start_timer(request: Request) -> None:
         request.ctx.started = time.perf_counter()
 
-    @app.on_response
+    @app.on_response  # type: ignore[untyped-decorator]
     async def record(request: Request, response: HTTPResponse) -> None:
         started = getattr(request.ctx, "started", None)
         if started is not None and request.route is not None:
             METRICS.observe(
-                "wuye_http_request_seconds", time.perf_counter() - started,
+                "wuye_http_request_seconds",
+                time.perf_counter() - started,
                 route=request.route.name.split(".")[-1],
             )
             METRICS.inc("wuye_http_responses_total", status=str(response.status))

@@ -123,9 +123,8 @@ class Settings:
 
 def _read_toml(config_dir: Path) -> dict[str, dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
-    files = [config_dir / "default.toml"] + sorted(
-        p for p in config_dir.glob("*.toml") if p.name != "default.toml"
-    )
+    others = sorted(p for p in config_dir.glob("*.toml") if p.name != "default.toml")
+    files = [config_dir / "default.toml", *others]
     for path in files:
         with path.open("rb") as fh:
             for section, values in tomllib.load(fh).items():
@@ -133,9 +132,7 @@ def _read_toml(config_dir: Path) -> dict[str, dict[str, Any]]:
     return merged
 
 
-def load_settings(
-    env: dict[str, str] | None = None, config_dir: Path = CONFIG_DIR
-) -> Settings:
+def load_settings(env: dict[str, str] | None = None, config_dir: Path = CONFIG_DIR) -> Settings:
     """Read config/default.toml (then other config/*.toml alphabetically), then env vars."""
     env = dict(os.environ) if env is None else env
     raw = _read_toml(config_dir)

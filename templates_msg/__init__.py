@@ -105,7 +105,8 @@ def render_message(kind: str, values: dict[str, Any]) -> Rendered:
         page=inline(entry.get("page", "")),
         sms_params=(
             {k: _one_line(inline(v), SMS_PARAM_MAX) for k, v in entry["sms"].items()}
-            if entry.get("sms") else None
+            if entry.get("sms")
+            else None
         ),
         urgent=bool(entry.get("urgent", False)),
         subscribe_fields={

@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from server import db
 
+from server import db
 from server.adapters.emulators import EmulatorState, emulator_app
 from server.app import create_app
 from server.services import Services
@@ -31,7 +31,9 @@ SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "MQTT_URL")
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 2):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 2
+        ):
             return True
     except OSError:
         return False

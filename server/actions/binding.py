@@ -124,7 +124,7 @@ async def _unbind(column: str, openid: str, room_id: int) -> Unbound:
         if resident is None:
             raise BindRefused("not_bound")
         bindings = await RoomBinding.filter(resident_id=resident.id)
-        target = next((b for b in bindings if b.room_id == room_id), None)  # type: ignore[attr-defined]
+        target = next((b for b in bindings if b.room_id == room_id), None)
         if target is None:
             raise BindRefused("not_bound")
         if len(bindings) == 1:

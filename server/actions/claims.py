@@ -13,8 +13,9 @@ from tortoise.transactions import in_transaction
 M = TypeVar("M", bound=Model)
 
 
-async def claim_due(model: type[M], due: Q, *, owner: str, now: datetime, lease_s: float,
-                    batch: int) -> list[M]:
+async def claim_due(
+    model: type[M], due: Q, *, owner: str, now: datetime, lease_s: float, batch: int
+) -> list[M]:
     """Lease up to `batch` due rows to `owner`.
 
     On PostgreSQL the candidates are read FOR UPDATE SKIP LOCKED, so concurrent workers take
@@ -26,8 +27,11 @@ async def claim_due(model: type[M], due: Q, *, owner: str, now: datetime, lease_
     free = Q(lock_expires_at__isnull=True) | Q(lock_expires_at__lt=now)
     async with in_transaction():
         ids = await (
-            model.filter(due & free).order_by("id").limit(batch)
-            .select_for_update(skip_locked=True).values_list("id", flat=True)
+            model.filter(due & free)
+            .order_by("id")
+            .limit(batch)
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)
         )
         if not ids:
             return []

@@ -20,8 +20,13 @@ class LinkedUser:
     phone_masked: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "name": self.name, "role": self.role,
-                "phone": self.phone_masked}
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "phone": self.phone_masked,
+        }
 
 
 def _staff(s: Staff) -> LinkedUser:

@@ -34,8 +34,14 @@ def photo_path(media_dir: Path, sha256: str, extension: str) -> Path:
     return media_dir / sha256[:2] / sha256[2:4] / f"{sha256}.{extension}"
 
 
-async def store_photo(content: bytes, *, media_dir: Path, uploaded_by_kind: str,
-                      uploaded_by_id: int | None, now: datetime) -> Photo:
+async def store_photo(
+    content: bytes,
+    *,
+    media_dir: Path,
+    uploaded_by_kind: str,
+    uploaded_by_id: int | None,
+    now: datetime,
+) -> Photo:
     """Check and write the file (atomically), then record it; the caller attaches it to a task."""
     if not content:
         raise PhotoRefused("empty")
@@ -49,9 +55,14 @@ async def store_photo(content: bytes, *, media_dir: Path, uploaded_by_kind: str,
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(content)
         tmp.replace(path)
-    return await Photo.create(sha256=digest, content_type=content_type, size=len(content),
-                              uploaded_by_kind=uploaded_by_kind, uploaded_by_id=uploaded_by_id,
-                              created_at=now)
+    return await Photo.create(
+        sha256=digest,
+        content_type=content_type,
+        size=len(content),
+        uploaded_by_kind=uploaded_by_kind,
+        uploaded_by_id=uploaded_by_id,
+        created_at=now,
+    )
 
 
 async def attach_photo(photo: Photo, task_id: int) -> None:

@@ -435,10 +435,10 @@ async def _plan_residents(rows: list[CsvRow], run: _Run) -> list[_Step]:
     phone_by_id = {r.id: phone for phone, r in residents.items()}
     openid_owner = {r.openid: phone for phone, r in residents.items() if r.openid}
     bindings = {
-        (phone_by_id[b.resident_id], b.room_id): b  # type: ignore[attr-defined]
+        (phone_by_id[b.resident_id], b.room_id): b
         for b in await RoomBinding.all()
     }
-    vehicles = {(v.community_id, v.plate): v for v in await Vehicle.all()}  # type: ignore[attr-defined]
+    vehicles = {(v.community_id, v.plate): v for v in await Vehicle.all()}
 
     # Pass 1: check every row, and that rows of one phone agree with each other.
     seen = _Seen("phone and room")
@@ -521,7 +521,7 @@ async def _plan_residents(rows: list[CsvRow], run: _Run) -> list[_Step]:
         if rec.plate and (community_id, rec.plate) not in planned_plates:
             planned_plates.add((community_id, rec.plate))
             vehicle = vehicles.get((community_id, rec.plate))
-            if vehicle is None or current is None or vehicle.resident_id != current.id:  # type: ignore[attr-defined]
+            if vehicle is None or current is None or vehicle.resident_id != current.id:
                 step.writes.append(partial(park, (community_id, rec.plate), rec.phone))
                 if step.outcome == "unchanged":
                     step.outcome = "updated"
@@ -647,7 +647,7 @@ async def _plan_staff(rows: list[CsvRow], run: _Run) -> list[_Step]:
 async def _plan_fees(rows: list[CsvRow], run: _Run) -> list[_Step]:
     community_ids = await _community_ids()
     room_ids = await _room_ids()
-    existing = {(f.room_id, f.period, f.item): f for f in await FeeRow.all()}  # type: ignore[attr-defined]
+    existing = {(f.room_id, f.period, f.item): f for f in await FeeRow.all()}
     seen = _Seen("room, period and item")
     steps = []
     for row in rows:
@@ -690,7 +690,7 @@ async def _plan_devices(rows: list[CsvRow], run: _Run) -> list[_Step]:
     buildings = await _buildings()
     building_names = {(c, name) for c, name in buildings.values()}
     unit_names = {(buildings[b][0], buildings[b][1], name) for b, name in (await _units()).values()}
-    existing = {(d.community_id, d.device_id): d for d in await Device.all()}  # type: ignore[attr-defined]
+    existing = {(d.community_id, d.device_id): d for d in await Device.all()}
     seen = _Seen("community and device_id")
     steps = []
     for row in rows:
@@ -712,8 +712,8 @@ async def _plan_devices(rows: list[CsvRow], run: _Run) -> list[_Step]:
             )
         else:
             reason = seen.duplicate((community_id, rec.device_id), row.line)
-        if reason:
-            run.reject(row.line, reason)
+        if reason or community_id is None:
+            run.reject(row.line, reason or "unknown community")
             continue
         values = {
             "kind": rec.kind,

@@ -44,9 +44,9 @@ async def where_is(task: Task, now: datetime) -> Whereabouts:
     acted = next((e for e in events if e.action not in _QUIET_ACTIONS), None)
     clocks = await TaskClock.filter(task_id=task.id, stopped_at=None).exclude(due_at=None)
     due = min((c.due_at for c in clocks if c.due_at is not None), default=None)
-    holder = await Staff.get_or_none(id=task.assignee_id) if task.assignee_id else None  # type: ignore[attr-defined]
+    holder = await Staff.get_or_none(id=task.assignee_id) if task.assignee_id else None
     department = (
-        await Department.get_or_none(id=task.department_id) if task.department_id else None  # type: ignore[attr-defined]
+        await Department.get_or_none(id=task.department_id) if task.department_id else None
     )
     return Whereabouts(
         task=task,

@@ -61,7 +61,7 @@ class Actor:
 
     @classmethod
     def of_staff(cls, staff: Staff) -> Actor:
-        return cls("staff", staff.id, staff.name, staff.role, staff.department_id)  # type: ignore[attr-defined]
+        return cls("staff", staff.id, staff.name, staff.role, staff.department_id)
 
     @classmethod
     def of_resident(cls, resident: Resident) -> Actor:
@@ -138,8 +138,9 @@ async def get_task(ref: str) -> Task:
 
 def place_text(task: Task, room: Room | None) -> str:
     if room is not None:
-        return render_text("place_room", building=room.unit.building.name, unit=room.unit.name,
-                           room=room.number)
+        return render_text(
+            "place_room", building=room.unit.building.name, unit=room.unit.name, room=room.number
+        )
     return task.place
 
 
@@ -200,21 +201,46 @@ async def create_task(
     if deadline is not None and deadline <= now:
         raise TaskRefused("deadline_past")
     if department is None and defn.negotiation is not None and created_by is not None:
-        department = await Department.get(id=created_by.department_id)  # type: ignore[attr-defined]
+        department = await Department.get(id=created_by.department_id)
     async with in_transaction():
         task = await Task.create(
-            kind=kind, process=version, state=defn.initial, category=category, urgency=urgency,
-            community=community, room=room, place=place[:64], description=description,
-            visit_time=visit_time[:64], source=source, reporter=reporter,
-            reporter_openid=reporter_openid, created_by=created_by, created_at=now, updated_at=now,
-            department=department, contractor=contractor, due_at=deadline,
+            kind=kind,
+            process=version,
+            state=defn.initial,
+            category=category,
+            urgency=urgency,
+            community=community,
+            room=room,
+            place=place[:64],
+            description=description,
+            visit_time=visit_time[:64],
+            source=source,
+            reporter=reporter,
+            reporter_openid=reporter_openid,
+            created_by=created_by,
+            created_at=now,
+            updated_at=now,
+            department=department,
+            contractor=contractor,
+            due_at=deadline,
         )
         if photo_ids:
             await Photo.filter(id__in=photo_ids, task_id=None).update(task_id=task.id)
-        actor = Actor.of_staff(created_by) if created_by else (
-            Actor.of_resident(reporter) if reporter else SYSTEM)
-        await _event(task, "submit", "", defn.initial, actor, now, note=description,
-                     photo_ids=photo_ids or [])
+        actor = (
+            Actor.of_staff(created_by)
+            if created_by
+            else (Actor.of_resident(reporter) if reporter else SYSTEM)
+        )
+        await _event(
+            task,
+            "submit",
+            "",
+            defn.initial,
+            actor,
+            now,
+            note=description,
+            photo_ids=photo_ids or [],
+        )
         await enter_state(task, defn, "", defn.initial, now, tz)
         if deadline is not None and defn.deadline_clock:
             await set_deadline(task, defn, defn.deadline_clock, deadline, tz)
@@ -233,20 +259,27 @@ def _may(defn: ProcessDefinition, state: str, transition: str) -> bool:
 
 async def _workers_of(department_id: int, community_id: int, roles: tuple[str, ...]) -> list[Staff]:
     """Staff of a department with one of `roles` who serve the community, by id."""
-    return await Staff.filter(
-        Q(department_id=department_id) & Q(role__in=list(roles))
-        & (Q(all_communities=True) | Q(communities__id=community_id))
-    ).distinct().order_by("id")
+    return (
+        await Staff.filter(
+            Q(department_id=department_id)
+            & Q(role__in=list(roles))
+            & (Q(all_communities=True) | Q(communities__id=community_id))
+        )
+        .distinct()
+        .order_by("id")
+    )
 
 
 async def _round_robin(task: Task, department_id: int) -> int | None:
     """The next staff member (lead only when there is no staff) of the department for the task."""
-    staff = await _workers_of(department_id, task.community_id, ("staff", "lead"))  # type: ignore[attr-defined]
-    cursor, _ = await RoutingCursor.get_or_create(department_id=department_id,
-                                                  community_id=task.community_id)  # type: ignore[attr-defined]
+    staff = await _workers_of(department_id, task.community_id, ("staff", "lead"))
+    cursor, _ = await RoutingCursor.get_or_create(
+        department_id=department_id, community_id=task.community_id
+    )
     cursor = await RoutingCursor.filter(id=cursor.id).select_for_update().get()
-    person = pick_assignee([StaffInfo(s.id, s.role, department_id) for s in staff],
-                           cursor.last_staff_id)
+    person = pick_assignee(
+        [StaffInfo(s.id, s.role, department_id) for s in staff], cursor.last_staff_id
+    )
     if person is None:
         return None
     cursor.last_staff_id = person.id
@@ -254,17 +287,25 @@ async def _round_robin(task: Task, department_id: int) -> int | None:
     return person.id
 
 
-async def _send_to_department(task: Task, defn: ProcessDefinition, department: Department,
-                              now: datetime, tz: ZoneInfo) -> None:
+async def _send_to_department(
+    task: Task, defn: ProcessDefinition, department: Department, now: datetime, tz: ZoneInfo
+) -> None:
     """A task for a named department goes to its lead, else round-robin to its staff."""
     task.department_id = department.id
     if not _may(defn, task.state, "assign"):
         return
-    leads = await _workers_of(department.id, task.community_id, ("lead",))  # type: ignore[attr-defined]
+    leads = await _workers_of(department.id, task.community_id, ("lead",))
     person_id = leads[0].id if leads else await _round_robin(task, department.id)
     if person_id is None:
-        await _event(task, "unrouted", task.state, task.state, SYSTEM, now,
-                     note=f"nobody in {department.code} serves this community")
+        await _event(
+            task,
+            "unrouted",
+            task.state,
+            task.state,
+            SYSTEM,
+            now,
+            note=f"nobody in {department.code} serves this community",
+        )
         return
     await _apply(task, defn, "assign", SYSTEM, Move(assignee_id=person_id), now, tz)
 
@@ -272,27 +313,46 @@ async def _send_to_department(task: Task, defn: ProcessDefinition, department: D
 async def _route(task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInfo) -> None:
     """Department by category, then the next person round-robin in that community."""
     departments = await Department.all()
-    infos = [DepartmentInfo(d.id, d.code, d.kind, frozenset(filter(None, d.handles.split(";"))))
-             for d in departments]
+    infos = [
+        DepartmentInfo(d.id, d.code, d.kind, frozenset(filter(None, d.handles.split(";"))))
+        for d in departments
+    ]
     chosen = department_for(task.category, infos)
     if chosen is None:
-        await _event(task, "unrouted", task.state, task.state, SYSTEM, now,
-                     note=f"no department handles {task.category}")
+        await _event(
+            task,
+            "unrouted",
+            task.state,
+            task.state,
+            SYSTEM,
+            now,
+            note=f"no department handles {task.category}",
+        )
         return
-    task.department_id = chosen.id  # type: ignore[attr-defined]
+    task.department_id = chosen.id
     staff = await Staff.filter(
-        Q(department_id=chosen.id) & Q(role__in=["staff", "lead"])
-        & (Q(all_communities=True) | Q(communities__id=task.community_id))  # type: ignore[attr-defined]
+        Q(department_id=chosen.id)
+        & Q(role__in=["staff", "lead"])
+        & (Q(all_communities=True) | Q(communities__id=task.community_id))
     ).distinct()
-    cursor, _ = await RoutingCursor.get_or_create(department_id=chosen.id,
-                                                  community_id=task.community_id)  # type: ignore[attr-defined]
+    cursor, _ = await RoutingCursor.get_or_create(
+        department_id=chosen.id, community_id=task.community_id
+    )
     cursor = await RoutingCursor.filter(id=cursor.id).select_for_update().get()
-    person = pick_assignee([StaffInfo(s.id, s.role, chosen.id) for s in staff],
-                           cursor.last_staff_id)
+    person = pick_assignee(
+        [StaffInfo(s.id, s.role, chosen.id) for s in staff], cursor.last_staff_id
+    )
     if person is None:
         await task.save(update_fields=["department_id"])
-        await _event(task, "unrouted", task.state, task.state, SYSTEM, now,
-                     note=f"nobody in {chosen.code} serves this community")
+        await _event(
+            task,
+            "unrouted",
+            task.state,
+            task.state,
+            SYSTEM,
+            now,
+            note=f"nobody in {chosen.code} serves this community",
+        )
         return
     cursor.last_staff_id = person.id
     await cursor.save(update_fields=["last_staff_id"])
@@ -307,8 +367,9 @@ def rating_transition(score: int | None) -> str:
     return "rate" if score is not None and score >= PASS_MIN else "rate_low"
 
 
-async def fire(ref: str, transition: str, actor: Actor, move: Move, *, now: datetime,
-               tz: ZoneInfo) -> Task:
+async def fire(
+    ref: str, transition: str, actor: Actor, move: Move, *, now: datetime, tz: ZoneInfo
+) -> Task:
     """Fire `transition` on task `ref` for `actor`; raises TaskRefused with a reason code."""
     task_id = parse_ref(ref)
     if task_id is None:
@@ -324,8 +385,9 @@ async def fire(ref: str, transition: str, actor: Actor, move: Move, *, now: date
     return task
 
 
-async def give_opinion(ref: str, actor: Actor, agree: bool, reason: str, *, now: datetime,
-                       tz: ZoneInfo) -> Task:
+async def give_opinion(
+    ref: str, actor: Actor, agree: bool, reason: str, *, now: datetime, tz: ZoneInfo
+) -> Task:
     """同意 / 不同意 on a negotiation step (article 6.2): the definition picks what follows.
 
     The transitions leaving the step that take an opinion (guard has_opinion) differ only in
@@ -343,8 +405,11 @@ async def give_opinion(ref: str, actor: Actor, agree: bool, reason: str, *, now:
         await task.fetch_related("process", "community")
         actor = await _check_scope(task, actor)
         defn = definition_of(task.process)
-        candidates = [t.name for t in defn.transitions.values()
-                      if "has_opinion" in t.guards and task.state in t.sources]
+        candidates = [
+            t.name
+            for t in defn.transitions.values()
+            if "has_opinion" in t.guards and task.state in t.sources
+        ]
         if not candidates:
             raise TaskRefused("no_opinion_asked", f"{ref} is {task.state}")
         facts = await _facts(task, defn, actor, move, now)
@@ -363,41 +428,49 @@ async def give_opinion(ref: str, actor: Actor, agree: bool, reason: str, *, now:
 
 async def is_external(staff: Staff) -> bool:
     """Staff of a contractor (departments.csv kind `contractor`): they see only their own jobs."""
-    return await Department.filter(id=staff.department_id, kind="contractor").exists()  # type: ignore[attr-defined]
+    return await Department.filter(id=staff.department_id, kind="contractor").exists()
 
 
 def contractor_may_see(task: Task, staff: Staff) -> bool:
     """An external user's own jobs: their unit's contractor jobs and tasks given to them."""
-    unit = staff.department_id  # type: ignore[attr-defined]
-    return bool(task.contractor_id == unit or task.department_id == unit  # type: ignore[attr-defined]
-                or task.assignee_id == staff.id)  # type: ignore[attr-defined]
+    unit = staff.department_id
+    return bool(
+        task.contractor_id == unit
+        or task.department_id == unit
+        or task.assignee_id == staff.id
+    )
 
 
 async def _check_scope(task: Task, actor: Actor) -> Actor:
     """Staff act only on tasks of their communities (contractors only on their own jobs);
     residents only on their own reports. Returns the actor with what the rules need to know."""
     if actor.kind == "staff":
-        staff = await Staff.filter(id=actor.id).select_related("department") \
-            .prefetch_related("communities").get()
-        if not staff.all_communities and task.community_id not in {  # type: ignore[attr-defined]
+        staff = (
+            await Staff.filter(id=actor.id)
+            .select_related("department")
+            .prefetch_related("communities")
+            .get()
+        )
+        if not staff.all_communities and task.community_id not in {
             c.id for c in staff.communities
         }:
             raise TaskRefused("no_such_task", task.ref)
         external = staff.department.kind == "contractor"  # one join, not another query
         if external and not contractor_may_see(task, staff):
             raise TaskRefused("no_such_task", task.ref)
-        return replace(actor, department_id=staff.department_id, external=external)  # type: ignore[attr-defined]
-    if actor.kind == "resident" and task.reporter_id != actor.id:  # type: ignore[attr-defined]
+        return replace(actor, department_id=staff.department_id, external=external)
+    if actor.kind == "resident" and task.reporter_id != actor.id:
         raise TaskRefused("no_such_task", task.ref)
     return actor
 
 
-async def _facts(task: Task, defn: ProcessDefinition, actor: Actor, move: Move,
-                 now: datetime) -> Facts:
+async def _facts(
+    task: Task, defn: ProcessDefinition, actor: Actor, move: Move, now: datetime
+) -> Facts:
     roles = {actor.role} if actor.role and not actor.external else set()
     if actor.kind == "staff":
         roles |= _relations(task, actor)
-    if actor.kind == "resident" and task.reporter_id == actor.id:  # type: ignore[attr-defined]
+    if actor.kind == "resident" and task.reporter_id == actor.id:
         roles.add("reporter")
     others_agree, negotiation_round = True, 0
     if defn.negotiation is not None and defn.negotiation.party(task.state):
@@ -406,19 +479,33 @@ async def _facts(task: Task, defn: ProcessDefinition, actor: Actor, move: Move,
     if move.lat is not None and move.lng is not None:
         community = task.community
         try:
-            inside = check_geofence(community.lat, community.lng, community.radius_m,
-                                    move.lat, move.lng, move.accuracy_m).inside
+            inside = check_geofence(
+                community.lat,
+                community.lng,
+                community.radius_m,
+                move.lat,
+                move.lng,
+                move.accuracy_m,
+            ).inside
         except InvalidCoordinates as exc:
             raise TaskRefused("bad_location", str(exc)) from None
     # Site evidence is what staff photographed: a resident's report photo does not count (art. 3.1).
     photos = await Photo.filter(task_id=task.id, uploaded_by_kind="staff").count()
-    window_over = (task.completed_at is not None
-                   and now >= sla.rating_closes_at(defn, task.completed_at))
+    window_over = task.completed_at is not None and now >= sla.rating_closes_at(
+        defn, task.completed_at
+    )
     return Facts(
-        actor_roles=frozenset(roles), checked_in=task.on_site_at is not None,
-        photo_count=photos + len(move.photo_ids), inside_geofence=inside, score=move.score,
-        reason=move.reason or None, note=move.note or None, rating_window_over=window_over,
-        agree=move.agree, others_agree=others_agree, negotiation_round=negotiation_round,
+        actor_roles=frozenset(roles),
+        checked_in=task.on_site_at is not None,
+        photo_count=photos + len(move.photo_ids),
+        inside_geofence=inside,
+        score=move.score,
+        reason=move.reason or None,
+        note=move.note or None,
+        rating_window_over=window_over,
+        agree=move.agree,
+        others_agree=others_agree,
+        negotiation_round=negotiation_round,
     )
 
 
@@ -426,16 +513,16 @@ def _relations(task: Task, actor: Actor) -> set[str]:
     """The staff member's relations to the task (docs/processes.md, "Actors")."""
     relations = set()
     unit = actor.department_id
-    if task.assignee_id == actor.id:  # type: ignore[attr-defined]
+    if task.assignee_id == actor.id:
         relations.add("assignee")
-    if task.created_by_id == actor.id:  # type: ignore[attr-defined]
+    if task.created_by_id == actor.id:
         relations.add("creator")
-    if unit is not None and unit == task.contractor_id:  # type: ignore[attr-defined]
+    if unit is not None and unit == task.contractor_id:
         relations.add("contractor")
         if actor.role in ("lead", "manager"):
             relations.add("contractor_manager")
     elif not actor.external:
-        if unit is not None and unit == task.department_id:  # type: ignore[attr-defined]
+        if unit is not None and unit == task.department_id:
             relations.add("department")
         if actor.role == "manager":
             # the company's management above the department: escalation must reach someone
@@ -453,8 +540,11 @@ async def _opinions_so_far(task: Task, defn: ProcessDefinition) -> tuple[bool, i
     negotiation = defn.negotiation
     assert negotiation is not None
     start = negotiation.sequence_start(task.state)
-    events = await TaskEvent.filter(task_id=task.id).order_by("id").values(
-        "id", "from_state", "to_state", "data")
+    events = (
+        await TaskEvent.filter(task_id=task.id)
+        .order_by("id")
+        .values("id", "from_state", "to_state", "data")
+    )
     rounds, since = 0, 0
     for event in events:
         if event["to_state"] != event["from_state"]:
@@ -463,30 +553,40 @@ async def _opinions_so_far(task: Task, defn: ProcessDefinition) -> tuple[bool, i
             if event["to_state"] == start:
                 since = event["id"]
     others_agree = all(
-        e["data"]["opinion"]["agree"] for e in events
+        e["data"]["opinion"]["agree"]
+        for e in events
         if e["id"] > since and isinstance(e["data"], dict) and "opinion" in e["data"]
     )
     return others_agree, rounds
 
 
-async def _apply(task: Task, defn: ProcessDefinition, name: str, actor: Actor, move: Move,
-                 now: datetime, tz: ZoneInfo, *, effects: bool = True) -> None:
+async def _apply(
+    task: Task,
+    defn: ProcessDefinition,
+    name: str,
+    actor: Actor,
+    move: Move,
+    now: datetime,
+    tz: ZoneInfo,
+    *,
+    effects: bool = True,
+) -> None:
     facts = await _facts(task, defn, actor, move, now)
     decision = decide(defn, task.state, name, facts)
     if isinstance(decision, Refusal):
         raise TaskRefused(decision.code, decision.detail)
     before = task.state
     after = decision.next_state(before)
-    previous_assignee = task.assignee_id  # type: ignore[attr-defined]
+    previous_assignee = task.assignee_id
     data: dict[str, Any] = {}
     if name == "reassign":
         await _check_assignee(task, move.assignee_id)
     if name in ("assign", "reassign"):
-        task.assignee_id = move.assignee_id  # type: ignore[attr-defined]
+        task.assignee_id = move.assignee_id
     if name == "transfer":
-        data["from_department_id"] = task.department_id  # type: ignore[attr-defined]
+        data["from_department_id"] = task.department_id
         await _transfer(task, move.department_id)
-        data["to_department_id"] = task.department_id  # type: ignore[attr-defined]
+        data["to_department_id"] = task.department_id
     if name in ("rate_low", "return"):
         await _hand_to_lead(task)
     if name == "rework":
@@ -494,8 +594,11 @@ async def _apply(task: Task, defn: ProcessDefinition, name: str, actor: Actor, m
         # against that handler (article 2: 及时率, 优秀率).
         data.update(kpi="rework", handler_id=previous_assignee)
     if move.agree is not None and defn.negotiation is not None:
-        data["opinion"] = {"party": defn.negotiation.party(before), "agree": move.agree,
-                           "round": facts.negotiation_round}
+        data["opinion"] = {
+            "party": defn.negotiation.party(before),
+            "agree": move.agree,
+            "round": facts.negotiation_round,
+        }
     if move.photo_ids:
         await Photo.filter(id__in=move.photo_ids, task_id=None).update(task_id=task.id)
     if after == "accepted" and before != after:
@@ -514,22 +617,40 @@ async def _apply(task: Task, defn: ProcessDefinition, name: str, actor: Actor, m
     task.state = after
     task.updated_at = now
     await task.save()
-    await _event(task, name, before, after, actor, now,
-                 note=move.reason or move.note or move.comment, lat=move.lat, lng=move.lng,
-                 photo_ids=move.photo_ids, data=data)
+    await _event(
+        task,
+        name,
+        before,
+        after,
+        actor,
+        now,
+        note=move.reason or move.note or move.comment,
+        lat=move.lat,
+        lng=move.lng,
+        photo_ids=move.photo_ids,
+        data=data,
+    )
     if before != after:
         await enter_state(task, defn, before, after, now, tz)
         await _hold(task, defn, after)
     if effects:
         await _effects(task, defn, decision.effects, name, actor, now, tz, previous_assignee, move)
     if name == "rework" and previous_assignee and _may(defn, after, "assign"):
-        await _apply(task, defn, "assign", SYSTEM, Move(assignee_id=previous_assignee), now, tz,
-                     effects=False)
+        await _apply(
+            task,
+            defn,
+            "assign",
+            SYSTEM,
+            Move(assignee_id=previous_assignee),
+            now,
+            tz,
+            effects=False,
+        )
 
 
 async def _check_assignee(task: Task, staff_id: int | None) -> None:
     """A reassignment goes to a worker of the task's department who serves its community."""
-    workers = await _workers_of(task.department_id or 0, task.community_id, ("staff", "lead"))  # type: ignore[attr-defined]
+    workers = await _workers_of(task.department_id or 0, task.community_id, ("staff", "lead"))
     if staff_id is None or staff_id not in {s.id for s in workers}:
         raise TaskRefused("bad_assignee", str(staff_id))
 
@@ -539,7 +660,7 @@ async def _transfer(task: Task, department_id: int | None) -> None:
     department = await Department.get_or_none(id=department_id) if department_id else None
     if department is None:
         raise TaskRefused("no_such_department", str(department_id))
-    if department.id == task.department_id:  # type: ignore[attr-defined]
+    if department.id == task.department_id:
         raise TaskRefused("same_department", department.code)
     person_id = await _round_robin(task, department.id)
     if person_id is None:
@@ -553,7 +674,7 @@ async def _hold(task: Task, defn: ProcessDefinition, state: str) -> None:
     if party is None:
         return
     person = await party_head(task, party)
-    if person is not None and person.id != task.assignee_id:  # type: ignore[attr-defined]
+    if person is not None and person.id != task.assignee_id:
         task.assignee_id = person.id
         await task.save(update_fields=["assignee_id"])
 
@@ -561,38 +682,65 @@ async def _hold(task: Task, defn: ProcessDefinition, state: str) -> None:
 async def party_head(task: Task, party: str) -> Staff | None:
     """The person who answers for `party` on this task (a lead, else anyone of the unit)."""
     if party == "creator":
-        return await Staff.get_or_none(id=task.created_by_id) if task.created_by_id else None  # type: ignore[attr-defined]
+        return await Staff.get_or_none(id=task.created_by_id) if task.created_by_id else None
     if party == "department_manager":
         # The estate's own manager before a company-wide one; never a contractor's.
-        manager = await Staff.filter(
-            Q(role="manager") & Q(department__kind="internal")
-            & (Q(all_communities=True) | Q(communities__id=task.community_id))  # type: ignore[attr-defined]
-        ).distinct().order_by("all_communities", "id").first()
+        manager = (
+            await Staff.filter(
+                Q(role="manager")
+                & Q(department__kind="internal")
+                & (Q(all_communities=True) | Q(communities__id=task.community_id))
+            )
+            .distinct()
+            .order_by("all_communities", "id")
+            .first()
+        )
         if manager is not None:
             return manager
         party = "department"
-    unit = task.contractor_id if party.startswith("contractor") else task.department_id  # type: ignore[attr-defined]
+    unit = task.contractor_id if party.startswith("contractor") else task.department_id
     if unit is None:
         return None
-    people = await _workers_of(unit, task.community_id, ("lead", "manager", "staff"))  # type: ignore[attr-defined]
+    people = await _workers_of(unit, task.community_id, ("lead", "manager", "staff"))
     order = {"lead": 0, "manager": 1, "staff": 2}
     return min(people, key=lambda s: (order[s.role], s.id)) if people else None
 
 
 async def _hand_to_lead(task: Task) -> None:
     """A reopened task goes to the department lead (article 3.2: unsatisfied residents)."""
-    lead = await Staff.filter(department_id=task.department_id, role="lead").order_by("id").first()  # type: ignore[attr-defined]
+    lead = await Staff.filter(department_id=task.department_id, role="lead").order_by("id").first()
     if lead is not None:
-        task.assignee_id = lead.id  # type: ignore[attr-defined]
+        task.assignee_id = lead.id
 
 
-async def _event(task: Task, action: str, before: str, after: str, actor: Actor, now: datetime,
-                 *, note: str = "", lat: float | None = None, lng: float | None = None,
-                 photo_ids: list[int] | None = None, data: dict[str, Any] | None = None) -> None:
+async def _event(
+    task: Task,
+    action: str,
+    before: str,
+    after: str,
+    actor: Actor,
+    now: datetime,
+    *,
+    note: str = "",
+    lat: float | None = None,
+    lng: float | None = None,
+    photo_ids: list[int] | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
     await TaskEvent.create(
-        task=task, action=action, from_state=before, to_state=after, actor_kind=actor.kind,
-        actor_id=actor.id, actor_name=actor.name, note=note, lat=lat, lng=lng,
-        photo_ids=photo_ids or [], data=data or {}, at=now,
+        task=task,
+        action=action,
+        from_state=before,
+        to_state=after,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        note=note,
+        lat=lat,
+        lng=lng,
+        photo_ids=photo_ids or [],
+        data=data or {},
+        at=now,
     )
 
 
@@ -600,22 +748,23 @@ async def _event(task: Task, action: str, before: str, after: str, actor: Actor,
 
 
 async def _assignee(task: Task) -> list[Recipient]:
-    staff = await Staff.get_or_none(id=task.assignee_id) if task.assignee_id else None  # type: ignore[attr-defined]
+    staff = await Staff.get_or_none(id=task.assignee_id) if task.assignee_id else None
     return [Recipient.of_staff(staff)] if staff else []
 
 
 async def _department_leads(task: Task) -> list[Recipient]:
-    if not task.department_id:  # type: ignore[attr-defined]
+    if not task.department_id:
         return []
     leads = await Staff.filter(
-        Q(department_id=task.department_id) & Q(role="lead")  # type: ignore[attr-defined]
-        & (Q(all_communities=True) | Q(communities__id=task.community_id))  # type: ignore[attr-defined]
+        Q(department_id=task.department_id)
+        & Q(role="lead")
+        & (Q(all_communities=True) | Q(communities__id=task.community_id))
     ).distinct()
     return [Recipient.of_staff(s) for s in leads]
 
 
 async def _reporter(task: Task) -> list[Recipient]:
-    resident = await Resident.get_or_none(id=task.reporter_id) if task.reporter_id else None  # type: ignore[attr-defined]
+    resident = await Resident.get_or_none(id=task.reporter_id) if task.reporter_id else None
     if resident:
         return [Recipient.of_resident(resident)]
     if task.reporter_openid:
@@ -626,7 +775,7 @@ async def _reporter(task: Task) -> list[Recipient]:
 async def _customer_service(task: Task) -> list[Recipient]:
     people = await Staff.filter(
         Q(role="customer_service")
-        & (Q(all_communities=True) | Q(communities__id=task.community_id))  # type: ignore[attr-defined]
+        & (Q(all_communities=True) | Q(communities__id=task.community_id))
     ).distinct()
     return [Recipient.of_staff(s) for s in people]
 
@@ -647,42 +796,52 @@ EFFECT_MESSAGES = {
 
 
 async def _creator(task: Task) -> list[Recipient]:
-    staff = await Staff.get_or_none(id=task.created_by_id) if task.created_by_id else None  # type: ignore[attr-defined]
+    staff = await Staff.get_or_none(id=task.created_by_id) if task.created_by_id else None
     return [Recipient.of_staff(staff)] if staff else []
 
 
 async def _contractor_leads(task: Task) -> list[Recipient]:
-    head = await party_head(task, "contractor") if task.contractor_id else None  # type: ignore[attr-defined]
+    head = await party_head(task, "contractor") if task.contractor_id else None
     return [Recipient.of_staff(head)] if head else []
 
 
 # Issue 5: instructions, control at every node, negotiation (docs/processes.md, "Effects").
-EFFECT_MESSAGES.update({
-    ("instruct", "notify_assignee"): ("instruction", _assignee),
-    ("rework", "notify_assignee"): ("rework", _assignee),
-    ("rework", "notify_contractor"): ("rework", _contractor_leads),
-    ("transfer", "notify_assignee"): ("task_assigned", _assignee),
-    ("return", "notify_lead"): ("task_returned", _assignee),  # the lead holds it now
-    ("return", "notify_creator"): ("task_returned", _creator),
-    ("accept", "notify_creator"): ("task_update", _creator),
-    ("complete", "notify_creator"): ("task_update", _creator),
-    ("complete", "notify_department"): ("task_update", _department_leads),
-    ("cancel", "notify_contractor"): ("task_cancelled", _contractor_leads),
-    ("department_opinion", "notify_party"): ("opinion_requested", _assignee),
-    ("renegotiate", "notify_party"): ("opinion_requested", _assignee),
-    ("escalate", "notify_party"): ("opinion_requested", _assignee),
-    ("manager_opinion", "notify_party"): ("opinion_requested", _assignee),
-    ("agree", "notify_department"): ("negotiation_result", _department_leads),
-    ("managers_agree", "notify_department"): ("negotiation_result", _department_leads),
-    ("managers_agree", "notify_contractor"): ("negotiation_result", _contractor_leads),
-    ("managers_refuse", "notify_department"): ("negotiation_result", _department_leads),
-    ("managers_refuse", "notify_contractor"): ("negotiation_result", _contractor_leads),
-})
+EFFECT_MESSAGES.update(
+    {
+        ("instruct", "notify_assignee"): ("instruction", _assignee),
+        ("rework", "notify_assignee"): ("rework", _assignee),
+        ("rework", "notify_contractor"): ("rework", _contractor_leads),
+        ("transfer", "notify_assignee"): ("task_assigned", _assignee),
+        ("return", "notify_lead"): ("task_returned", _assignee),  # the lead holds it now
+        ("return", "notify_creator"): ("task_returned", _creator),
+        ("accept", "notify_creator"): ("task_update", _creator),
+        ("complete", "notify_creator"): ("task_update", _creator),
+        ("complete", "notify_department"): ("task_update", _department_leads),
+        ("cancel", "notify_contractor"): ("task_cancelled", _contractor_leads),
+        ("department_opinion", "notify_party"): ("opinion_requested", _assignee),
+        ("renegotiate", "notify_party"): ("opinion_requested", _assignee),
+        ("escalate", "notify_party"): ("opinion_requested", _assignee),
+        ("manager_opinion", "notify_party"): ("opinion_requested", _assignee),
+        ("agree", "notify_department"): ("negotiation_result", _department_leads),
+        ("managers_agree", "notify_department"): ("negotiation_result", _department_leads),
+        ("managers_agree", "notify_contractor"): ("negotiation_result", _contractor_leads),
+        ("managers_refuse", "notify_department"): ("negotiation_result", _department_leads),
+        ("managers_refuse", "notify_contractor"): ("negotiation_result", _contractor_leads),
+    }
+)
 
 
-async def _effects(task: Task, defn: ProcessDefinition, effects: tuple[str, ...], name: str,
-                   actor: Actor, now: datetime, tz: ZoneInfo, previous_assignee: int | None,
-                   move: Move) -> None:
+async def _effects(
+    task: Task,
+    defn: ProcessDefinition,
+    effects: tuple[str, ...],
+    name: str,
+    actor: Actor,
+    now: datetime,
+    tz: ZoneInfo,
+    previous_assignee: int | None,
+    move: Move,
+) -> None:
     values: dict[str, Any] | None = None
     event_id = await TaskEvent.filter(task_id=task.id).order_by("-id").values_list("id", flat=True)
     for effect in effects:
@@ -694,27 +853,40 @@ async def _effects(task: Task, defn: ProcessDefinition, effects: tuple[str, ...]
             kind = "task_chased"  # a manager chasing it, not the resident
         if values is None:
             values = await message_values(task, tz)
-            values.update(score=move.score or "", comment=move.comment, note=move.note,
-                          reason=move.reason, author_name=actor.name, agree=bool(move.agree),
-                          state_name=label("state", task.state),
-                          agreed=task.state not in defn.final_states)
+            values.update(
+                score=move.score or "",
+                comment=move.comment,
+                note=move.note,
+                reason=move.reason,
+                author_name=actor.name,
+                agree=bool(move.agree),
+                state_name=label("state", task.state),
+                agreed=task.state not in defn.final_states,
+            )
         for to in await who(task):
-            await enqueue(kind, to, values, key=f"event:{event_id[0]}:{kind}:{to.kind}:{to.id}",
-                          now=now)
+            await enqueue(
+                kind, to, values, key=f"event:{event_id[0]}:{kind}:{to.kind}:{to.id}", now=now
+            )
 
 
 # ---------------------------------------------------------------------------- visit time
 
 
-async def set_visit_time(ref: str, resident: Resident, text: str, now: datetime, *,
-                         window: tuple[datetime, datetime] | None = None) -> Task:
+async def set_visit_time(
+    ref: str,
+    resident: Resident,
+    text: str,
+    now: datetime,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+) -> Task:
     """The reporter's preferred visit time, given after the report: stored and audited."""
     task_id = parse_ref(ref)
     if task_id is None:
         raise TaskRefused("no_such_task", ref)
     async with in_transaction():
         task = await Task.filter(id=task_id).select_for_update().first()
-        if task is None or task.reporter_id != resident.id:  # type: ignore[attr-defined]
+        if task is None or task.reporter_id != resident.id:
             raise TaskRefused("no_such_task", ref)
         await task.fetch_related("process")
         if task.state in definition_of(task.process).final_states:
@@ -723,6 +895,14 @@ async def set_visit_time(ref: str, resident: Resident, text: str, now: datetime,
         task.updated_at = now
         await task.save(update_fields=["visit_time", "updated_at"])
         data = {"from": window[0].isoformat(), "to": window[1].isoformat()} if window else {}
-        await _event(task, "visit_time", task.state, task.state, Actor.of_resident(resident), now,
-                     note=text[:64], data=data)
+        await _event(
+            task,
+            "visit_time",
+            task.state,
+            task.state,
+            Actor.of_resident(resident),
+            now,
+            note=text[:64],
+            data=data,
+        )
     return task

@@ -266,7 +266,7 @@ async def _move_one(
         if not moved:
             task = await Task.filter(id=task_id).select_for_update().first()
             # closed meanwhile, or moved by another migration: not ours to move any more
-            if task is None or task.process_id != source_id or task.state not in plan:  # type: ignore[attr-defined]
+            if task is None or task.process_id != source_id or task.state not in plan:
                 return False
             before = task.state
             await conn.execute_query(
@@ -274,7 +274,8 @@ async def _move_one(
             )
         after = plan[before]
         data = _EVENT_DATA.to_db_value(
-            {"from_version": old.version, "to_version": new.version, "clocks": clock_rule}, TaskEvent
+            {"from_version": old.version, "to_version": new.version, "clocks": clock_rule},
+            TaskEvent,
         )
         await conn.execute_query(
             insert,

@@ -50,14 +50,18 @@ async def load_principal(claims: dict[str, Any]) -> Principal | None:
         if staff is None:
             return None
         return Principal(
-            "staff", staff.id, staff.role, openid, staff.all_communities,
+            "staff",
+            staff.id,
+            staff.role,
+            openid,
+            staff.all_communities,
             frozenset(c.id for c in staff.communities),
         )
     if kind == "resident":
         resident = await Resident.get_or_none(id=pid).prefetch_related("bindings__room")
         if resident is None:
             return None
-        rooms = frozenset(b.room.community_id for b in resident.bindings)  # type: ignore[attr-defined]
+        rooms = frozenset(b.room.community_id for b in resident.bindings)
         return Principal("resident", resident.id, "resident", openid, False, rooms)
     if kind == "guest":
         return Principal("guest", None, "guest", openid, False, frozenset())
@@ -104,7 +108,7 @@ def endpoint(
                 request.ctx.body = check_body(request, body)
             return await handler(request, *args, **kwargs)
 
-        guarded.__openapi__ = {  # type: ignore[attr-defined]
+        guarded.__dict__["__openapi__"] = {
             "summary": summary,
             "allow": sorted(roles) if roles is not None else allow,
             "body": body,
@@ -127,8 +131,12 @@ def check_community(request: Request, community_id: int) -> None:
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
-    "object": (dict,), "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
 }
 
 
@@ -151,9 +159,11 @@ def check_body(request: Request, schema: dict[str, Any]) -> dict[str, Any]:
         if spec is None or value is None:
             continue
         expected = _TYPES[spec["type"]]
-        if not isinstance(value, expected) or (spec["type"] != "boolean" and isinstance(value, bool)):
+        if not isinstance(value, expected) or (
+            spec["type"] != "boolean" and isinstance(value, bool)
+        ):
             raise ApiError(400, "bad_field", f"field '{name}' must be a {spec['type']}")
-        if spec["type"] == "string" and len(value) > spec.get("maxLength", 2000):
+        if isinstance(value, str) and len(value) > spec.get("maxLength", 2000):
             raise ApiError(400, "bad_field", f"field '{name}' is too long")
         if "enum" in spec and value not in spec["enum"]:
             raise ApiError(400, "bad_field", f"field '{name}' must be one of {spec['enum']}")

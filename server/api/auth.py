@@ -23,8 +23,14 @@ LOGIN_BODY = {
 }
 
 
-@endpoint(bp, "POST", "/auth/miniapp", allow=PUBLIC, summary="Sign in with a wx.login code",
-          body=LOGIN_BODY)
+@endpoint(
+    bp,
+    "POST",
+    "/auth/miniapp",
+    allow=PUBLIC,
+    summary="Sign in with a wx.login code",
+    body=LOGIN_BODY,
+)
 async def miniapp_login(request: Request) -> HTTPResponse:
     services = request.app.ctx.services
     body = request.ctx.body
@@ -36,7 +42,8 @@ async def miniapp_login(request: Request) -> HTTPResponse:
     # session_key stays on the server: it decrypts mini-program data and must never reach clients.
     await services.redis.set(
         f"{services.settings.redis_prefix}miniapp:session:{openid}",
-        session["session_key"], ex=3 * 24 * 3600,
+        session["session_key"],
+        ex=3 * 24 * 3600,
     )
     phone = None
     if body.get("phone_code"):
@@ -47,5 +54,6 @@ async def miniapp_login(request: Request) -> HTTPResponse:
     user = await link_miniapp_user(openid, session.get("unionid"), phone)
     claims = {"kind": user.kind, "id": user.id, "openid": openid}
     token = issue_token(services.settings.secret_key, claims, services.settings.token_ttl_s)
-    return json({"token": token, "expires_in": services.settings.token_ttl_s,
-                 "user": user.as_json()})
+    return json(
+        {"token": token, "expires_in": services.settings.token_ttl_s, "user": user.as_json()}
+    )

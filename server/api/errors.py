@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
@@ -23,11 +24,18 @@ def error_response(status: int, code: str, message: str) -> HTTPResponse:
     return json({"error": {"code": code, "message": message}}, status=status)
 
 
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 413: "too_large", 429: "rate_limited"}
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "rate_limited",
+}
 
 
-def install_error_handler(app: Sanic) -> None:
+def install_error_handler(app: Sanic[Any, Any]) -> None:
     @app.exception(Exception)
     async def handle(request: Request, exc: Exception) -> HTTPResponse:
         if isinstance(exc, ApiError):

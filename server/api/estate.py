@@ -15,8 +15,16 @@ bp = Blueprint("api_estate", url_prefix="/api/v1")
 
 
 def community_json(c: Community) -> dict[str, object]:
-    return {"code": c.code, "name": c.name, "city": c.city, "district": c.district,
-            "address": c.address, "lat": c.lat, "lng": c.lng, "radius_m": c.radius_m}
+    return {
+        "code": c.code,
+        "name": c.name,
+        "city": c.city,
+        "district": c.district,
+        "address": c.address,
+        "lat": c.lat,
+        "lng": c.lng,
+        "radius_m": c.radius_m,
+    }
 
 
 async def scoped_community(request: Request, code: str) -> Community:
@@ -47,40 +55,79 @@ async def get_community(request: Request, code: str) -> HTTPResponse:
     return json(community_json(await scoped_community(request, code)))
 
 
-@endpoint(bp, "GET", "/communities/<code:str>/rooms", allow=ANY_STAFF,
-          summary="Rooms of a community, with their residents (phones masked)")
+@endpoint(
+    bp,
+    "GET",
+    "/communities/<code:str>/rooms",
+    allow=ANY_STAFF,
+    summary="Rooms of a community, with their residents (phones masked)",
+)
 async def list_rooms(request: Request, code: str) -> HTTPResponse:
     community = await scoped_community(request, code)
     rooms = await Room.filter(community=community).prefetch_related("unit__building").order_by("id")
     bindings = await RoomBinding.filter(room__community=community).prefetch_related("resident")
     by_room: dict[int, list[dict[str, str]]] = {}
     for b in bindings:
-        by_room.setdefault(b.room_id, []).append(  # type: ignore[attr-defined]
+        by_room.setdefault(b.room_id, []).append(
             {"name": b.resident.name, "relation": b.relation, "phone": mask_phone(b.resident.phone)}
         )
-    return json({"items": [
-        {"building": r.unit.building.name, "unit": r.unit.name, "room": r.number,
-         "area_m2": str(r.area_m2), "residents": by_room.get(r.id, [])}
-        for r in rooms
-    ]})
+    return json(
+        {
+            "items": [
+                {
+                    "building": r.unit.building.name,
+                    "unit": r.unit.name,
+                    "room": r.number,
+                    "area_m2": str(r.area_m2),
+                    "residents": by_room.get(r.id, []),
+                }
+                for r in rooms
+            ]
+        }
+    )
 
 
-@endpoint(bp, "GET", "/communities/<code:str>/devices", allow=ANY_STAFF,
-          summary="Site devices of a community")
+@endpoint(
+    bp,
+    "GET",
+    "/communities/<code:str>/devices",
+    allow=ANY_STAFF,
+    summary="Site devices of a community",
+)
 async def list_devices(request: Request, code: str) -> HTTPResponse:
     community = await scoped_community(request, code)
     devices = await Device.filter(community=community).order_by("device_id")
-    return json({"items": [
-        {"device_id": d.device_id, "kind": d.kind, "building": d.building, "unit": d.unit,
-         "lat": d.lat, "lng": d.lng} for d in devices
-    ]})
+    return json(
+        {
+            "items": [
+                {
+                    "device_id": d.device_id,
+                    "kind": d.kind,
+                    "building": d.building,
+                    "unit": d.unit,
+                    "lat": d.lat,
+                    "lng": d.lng,
+                }
+                for d in devices
+            ]
+        }
+    )
 
 
 @endpoint(bp, "GET", "/departments", allow=ANY_STAFF, summary="Departments and contractors")
 async def list_departments(request: Request) -> HTTPResponse:
     departments = await Department.all().prefetch_related("parent").order_by("code")
-    return json({"items": [
-        {"code": d.code, "name": d.name, "kind": d.kind,
-         "handles": [h for h in d.handles.split(";") if h],
-         "parent": d.parent.code if d.parent else None} for d in departments
-    ]})
+    return json(
+        {
+            "items": [
+                {
+                    "code": d.code,
+                    "name": d.name,
+                    "kind": d.kind,
+                    "handles": [h for h in d.handles.split(";") if h],
+                    "parent": d.parent.code if d.parent else None,
+                }
+                for d in departments
+            ]
+        }
+    )

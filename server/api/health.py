@@ -43,7 +43,7 @@ async def openapi(request: Request) -> HTTPResponse:
     return json(build_openapi(request.app))
 
 
-def build_openapi(app: Sanic) -> dict[str, Any]:
+def build_openapi(app: Sanic[Any, Any]) -> dict[str, Any]:
     """OpenAPI 3.0 built from the routes registered through server.api.access.endpoint."""
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes:
@@ -52,8 +52,12 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
             continue
         path = "/" + re.sub(r"<(\w+)(:[^>]+)?>", r"{\1}", route.path.lstrip("/"))
         params = [
-            {"name": p.name, "in": "path", "required": True,
-             "schema": {"type": "integer" if p.cast is int else "string"}}
+            {
+                "name": p.name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer" if p.cast is int else "string"},
+            }
             for p in route.params.values()
         ]
         for method in route.methods:
@@ -63,10 +67,18 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
                 "x-allow": meta["allow"],
                 "parameters": params,
                 "responses": {
-                    "200": {"description": "ok", "content": {"application/json": {
-                        "schema": meta["response"] or {"type": "object"}}}},
-                    "400": {"description": "bad input", "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/Error"}}}},
+                    "200": {
+                        "description": "ok",
+                        "content": {
+                            "application/json": {"schema": meta["response"] or {"type": "object"}}
+                        },
+                    },
+                    "400": {
+                        "description": "bad input",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
                     "401": {"description": "no valid token"},
                     "403": {"description": "role may not do this"},
                     "404": {"description": "not found or outside your scope"},
@@ -75,8 +87,10 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
             if meta["allow"] != "public":
                 op["security"] = [{"bearer": []}]
             if meta["body"] is not None:
-                op["requestBody"] = {"required": True, "content": {
-                    "application/json": {"schema": meta["body"]}}}
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": meta["body"]}},
+                }
             paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.0.3",
@@ -84,8 +98,19 @@ def build_openapi(app: Sanic) -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "properties": {"error": {
-                "type": "object", "properties": {"code": {"type": "string"},
-                                                 "message": {"type": "string"}}}}}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                }
+            },
         },
     }

@@ -85,7 +85,7 @@ async def identities(request: Request) -> HTTPResponse:
     )
     people_of: dict[str, list[dict[str, Any]]] = {"residents": [], "staff": [], "managers": []}
     for resident in residents:
-        rooms = [binding.room for binding in resident.bindings]  # type: ignore[attr-defined]
+        rooms = [binding.room for binding in resident.bindings]
         room = min(rooms, key=lambda r: r.id) if rooms else None
         community = by_id.get(room.community_id) if room else None
         people_of["residents"].append(

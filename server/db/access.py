@@ -16,6 +16,7 @@ class AccessCredential(Model):
     community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="access_credentials", on_delete=fields.CASCADE
     )
+    community_id: int
     kind = fields.CharField(max_length=8, description="card or face")
     value = fields.CharField(max_length=128, description="card number or face template id")
     resident: fields.ForeignKeyNullableRelation[Resident] = fields.ForeignKeyField(
@@ -24,9 +25,11 @@ class AccessCredential(Model):
         null=True,
         on_delete=fields.CASCADE,
     )
+    resident_id: int | None
     staff: fields.ForeignKeyNullableRelation[Staff] = fields.ForeignKeyField(
         "models.Staff", related_name="access_credentials", null=True, on_delete=fields.CASCADE
     )
+    staff_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
 
@@ -42,6 +45,7 @@ class VisitorPass(Model):
     community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="visitor_passes", on_delete=fields.CASCADE
     )
+    community_id: int
     credential_type = fields.CharField(max_length=8, description="qr, plate or card")
     credential = fields.CharField(max_length=128, description="QR content, plate or card number")
     valid_from = fields.DatetimeField()
@@ -53,6 +57,7 @@ class VisitorPass(Model):
         on_delete=fields.CASCADE,
         description="whose doors and floors the visitor may reach, null for any",
     )
+    host_id: int | None
     created_by = fields.CharField(max_length=48, description="resident:ID or staff:ID")
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
@@ -70,6 +75,7 @@ class AccessEvent(Model):
     community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="access_events", on_delete=fields.CASCADE
     )
+    community_id: int
     gateway_id = fields.CharField(max_length=64, description="server for commands it issued")
     kind = fields.CharField(max_length=24, description="plate_seen, door_opened, command_ack")
     at = fields.DatetimeField(description="when it happened on site")

@@ -26,6 +26,7 @@ class Building(Model):
     community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="buildings", on_delete=fields.RESTRICT
     )
+    community_id: int
     name = fields.CharField(max_length=16, description="as written on the building: 5, A")
 
     class Meta:
@@ -38,6 +39,7 @@ class Unit(Model):
     building: fields.ForeignKeyRelation[Building] = fields.ForeignKeyField(
         "models.Building", related_name="units", on_delete=fields.RESTRICT
     )
+    building_id: int
     name = fields.CharField(max_length=16)
 
     class Meta:
@@ -52,9 +54,11 @@ class Room(Model):
     community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="rooms", on_delete=fields.RESTRICT
     )
+    community_id: int
     unit: fields.ForeignKeyRelation[Unit] = fields.ForeignKeyField(
         "models.Unit", related_name="rooms", on_delete=fields.RESTRICT
     )
+    unit_id: int
     number = fields.CharField(max_length=16)
     area_m2 = fields.DecimalField(max_digits=8, decimal_places=2)
 
@@ -70,6 +74,7 @@ class Device(Model):
     community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="devices", on_delete=fields.RESTRICT
     )
+    community_id: int
     device_id = fields.CharField(max_length=64)
     kind = fields.CharField(max_length=16)
     building = fields.CharField(max_length=16, default="")

@@ -11,6 +11,7 @@ class FeeRow(Model):
     room: fields.ForeignKeyRelation[Room] = fields.ForeignKeyField(
         "models.Room", related_name="fees", on_delete=fields.CASCADE
     )
+    room_id: int
     period = fields.CharField(max_length=16, description="2026-10 or 2026 or 2026Q3")
     item = fields.CharField(max_length=32, description="property_fee, parking_fee, repair_fee, ...")
     amount_due = fields.DecimalField(max_digits=12, decimal_places=2)

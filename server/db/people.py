@@ -15,6 +15,7 @@ class Resident(Model):
     openid = fields.CharField(max_length=64, null=True, unique=True, description="official account")
     miniapp_openid = fields.CharField(max_length=64, null=True, unique=True)
     unionid = fields.CharField(max_length=64, null=True, unique=True)
+    bindings: fields.ReverseRelation["RoomBinding"]
 
     class Meta:
         table = "residents"
@@ -25,9 +26,11 @@ class RoomBinding(Model):
     resident: fields.ForeignKeyRelation[Resident] = fields.ForeignKeyField(
         "models.Resident", related_name="bindings", on_delete=fields.CASCADE
     )
+    resident_id: int
     room: fields.ForeignKeyRelation[Room] = fields.ForeignKeyField(
         "models.Room", related_name="bindings", on_delete=fields.CASCADE
     )
+    room_id: int
     relation = fields.CharField(max_length=8, description="owner, family or tenant")
 
     class Meta:
@@ -40,10 +43,12 @@ class Vehicle(Model):
     community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="vehicles", on_delete=fields.CASCADE
     )
+    community_id: int
     plate = fields.CharField(max_length=16)
     resident: fields.ForeignKeyRelation[Resident] = fields.ForeignKeyField(
         "models.Resident", related_name="vehicles", on_delete=fields.CASCADE
     )
+    resident_id: int
 
     class Meta:
         table = "vehicles"
@@ -57,10 +62,13 @@ class Department(Model):
     code = fields.CharField(max_length=32, unique=True)
     name = fields.CharField(max_length=64)
     kind = fields.CharField(max_length=16, description="internal or contractor")
-    handles = fields.CharField(max_length=255, default="", description="categories separated by semicolons")
+    handles = fields.CharField(
+        max_length=255, default="", description="categories separated by semicolons"
+    )
     parent: fields.ForeignKeyNullableRelation["Department"] = fields.ForeignKeyField(
         "models.Department", related_name="children", null=True, on_delete=fields.SET_NULL
     )
+    parent_id: int | None
 
     class Meta:
         table = "departments"
@@ -77,6 +85,7 @@ class Staff(Model):
     department: fields.ForeignKeyRelation[Department] = fields.ForeignKeyField(
         "models.Department", related_name="staff", on_delete=fields.RESTRICT
     )
+    department_id: int
     role = fields.CharField(max_length=20)
     all_communities = fields.BooleanField(default=False)
     communities: fields.ManyToManyRelation[Community] = fields.ManyToManyField(

@@ -1,7 +1,13 @@
 """Tasks, their immutable event trail, photos, durable timers and process versions."""
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from server.db.estate import Community, Room
+    from server.db.people import Department, Resident, Staff
 
 REF_OFFSET = 1000  # T1001 is the first task: short references people can read out on the phone
 
@@ -12,7 +18,7 @@ class ProcessVersion(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharField(max_length=32)
     version = fields.CharField(max_length=16, description="content hash of the definition")
-    definition = fields.JSONField()
+    definition: Any = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -28,36 +34,47 @@ class Task(Model):
     process: fields.ForeignKeyRelation[ProcessVersion] = fields.ForeignKeyField(
         "models.ProcessVersion", related_name="tasks", on_delete=fields.RESTRICT
     )
+    process_id: int
     state = fields.CharField(max_length=24, db_index=True)
     category = fields.CharField(max_length=24)
     urgency = fields.CharField(max_length=8, default="normal")
-    community: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    community: fields.ForeignKeyRelation["Community"] = fields.ForeignKeyField(
         "models.Community", related_name="tasks", on_delete=fields.RESTRICT
     )
-    room: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    community_id: int
+    room: fields.ForeignKeyNullableRelation["Room"] = fields.ForeignKeyField(
         "models.Room", related_name="tasks", null=True, on_delete=fields.RESTRICT
     )
+    room_id: int | None
     place = fields.CharField(max_length=64, default="", description="public spot, e.g. east gate")
     description = fields.TextField(default="")
     visit_time = fields.CharField(max_length=64, default="")
     source = fields.CharField(max_length=16, description="wechat, miniapp, console, phone")
-    reporter: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    reporter: fields.ForeignKeyNullableRelation["Resident"] = fields.ForeignKeyField(
         "models.Resident", related_name="tasks", null=True, on_delete=fields.SET_NULL
     )
+    reporter_id: int | None
     reporter_openid = fields.CharField(max_length=64, default="")
-    created_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    created_by: fields.ForeignKeyNullableRelation["Staff"] = fields.ForeignKeyField(
         "models.Staff", related_name="created_tasks", null=True, on_delete=fields.SET_NULL
     )
-    department: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    created_by_id: int | None
+    department: fields.ForeignKeyNullableRelation["Department"] = fields.ForeignKeyField(
         "models.Department", related_name="tasks", null=True, on_delete=fields.SET_NULL
     )
-    assignee: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    department_id: int | None
+    assignee: fields.ForeignKeyNullableRelation["Staff"] = fields.ForeignKeyField(
         "models.Staff", related_name="assigned_tasks", null=True, on_delete=fields.SET_NULL
     )
-    contractor: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
-        "models.Department", related_name="contracted_tasks", null=True,
-        on_delete=fields.SET_NULL, description="the external unit doing a contractor job",
+    assignee_id: int | None
+    contractor: fields.ForeignKeyNullableRelation["Department"] = fields.ForeignKeyField(
+        "models.Department",
+        related_name="contracted_tasks",
+        null=True,
+        on_delete=fields.SET_NULL,
+        description="the external unit doing a contractor job",
     )
+    contractor_id: int | None
     due_at = fields.DatetimeField(null=True, description="the deadline its creator gave")
     respond_by = fields.DatetimeField(null=True)
     arrive_by = fields.DatetimeField(null=True)
@@ -93,6 +110,7 @@ class TaskEvent(Model):
     task: fields.ForeignKeyRelation[Task] = fields.ForeignKeyField(
         "models.Task", related_name="events", on_delete=fields.CASCADE
     )
+    task_id: int
     action = fields.CharField(max_length=32)
     from_state = fields.CharField(max_length=24)
     to_state = fields.CharField(max_length=24)
@@ -102,8 +120,8 @@ class TaskEvent(Model):
     note = fields.TextField(default="")
     lat = fields.FloatField(null=True)
     lng = fields.FloatField(null=True)
-    photo_ids = fields.JSONField(default=list)
-    data = fields.JSONField(default=dict)
+    photo_ids: Any = fields.JSONField(default=list)
+    data: Any = fields.JSONField(default=dict)
     at = fields.DatetimeField()
 
     class Meta:
@@ -118,6 +136,7 @@ class Photo(Model):
     task: fields.ForeignKeyNullableRelation[Task] = fields.ForeignKeyField(
         "models.Task", related_name="photos", null=True, on_delete=fields.SET_NULL
     )
+    task_id: int | None
     sha256 = fields.CharField(max_length=64, db_index=True)
     content_type = fields.CharField(max_length=16)
     size = fields.IntField()
@@ -136,7 +155,10 @@ class Timer(Model):
     task: fields.ForeignKeyRelation[Task] = fields.ForeignKeyField(
         "models.Task", related_name="timers", on_delete=fields.CASCADE
     )
-    name = fields.CharField(max_length=32, description="respond.warn, arrive.breach, rating.timeout")
+    task_id: int
+    name = fields.CharField(
+        max_length=32, description="respond.warn, arrive.breach, rating.timeout"
+    )
     due_at = fields.DatetimeField()
     fired_at = fields.DatetimeField(null=True)
     cancelled = fields.BooleanField(default=False)
@@ -162,13 +184,14 @@ class TaskClock(Model):
     task: fields.ForeignKeyRelation[Task] = fields.ForeignKeyField(
         "models.Task", related_name="clocks", on_delete=fields.CASCADE
     )
+    task_id: int
     name = fields.CharField(max_length=24, description="respond, arrive, resolve, ...")
     calendar = fields.CharField(max_length=32, description="calendar in config/sla.yaml")
     duration_s = fields.IntField(description="running seconds allowed")
     started_at = fields.DatetimeField()
     due_at = fields.DatetimeField(null=True, description="null while paused with time left")
     paused_at = fields.DatetimeField(null=True, description="set while the clock stands still")
-    pauses = fields.JSONField(default=list, description="closed pauses as [start, end] pairs")
+    pauses: Any = fields.JSONField(default=list, description="closed pauses as [start, end] pairs")
     stopped_at = fields.DatetimeField(null=True)
     level = fields.SmallIntField(default=0, description="0 running, 1 breached, 2 and up escalated")
 
@@ -182,12 +205,14 @@ class RoutingCursor(Model):
     """Where round-robin assignment stopped, per department and community."""
 
     id = fields.IntField(primary_key=True)
-    department: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    department: fields.ForeignKeyRelation["Department"] = fields.ForeignKeyField(
         "models.Department", related_name="cursors", on_delete=fields.CASCADE
     )
-    community: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    department_id: int
+    community: fields.ForeignKeyRelation["Community"] = fields.ForeignKeyField(
         "models.Community", related_name="cursors", on_delete=fields.CASCADE
     )
+    community_id: int
     last_staff_id = fields.IntField(null=True)
 
     class Meta:

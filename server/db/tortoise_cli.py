@@ -1,4 +1,4 @@
-"""Config object for the `tortoise` migrations CLI: `tortoise -c server.db.tortoise_cli.TORTOISE_ORM`."""
+"""Config for the `tortoise` migrations CLI: tortoise -c server.db.tortoise_cli.TORTOISE_ORM."""
 
 from server.db import cli_config
 

@@ -376,8 +376,9 @@ def load_definition(raw: Mapping[str, Any]) -> ProcessDefinition:
     _check_graph(states, initial, final_states, transitions, problems)
     clocks = _clocks(plain.get("clocks"), state_set, transitions, problems)
     evidence = _evidence(plain.get("evidence"), transitions, problems)
-    negotiation = _negotiation(plain.get("negotiation"), state_set, final_states, transitions,
-                               problems)
+    negotiation = _negotiation(
+        plain.get("negotiation"), state_set, final_states, transitions, problems
+    )
     # The clock a deadline given at creation replaces (a manager's "by tomorrow noon").
     deadline_clock = plain.get("deadline_clock", "")
     if not isinstance(deadline_clock, str):

@@ -7,6 +7,7 @@ processes may run: every loop must be safe to run concurrently (claims with SKIP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -26,10 +27,8 @@ async def heartbeat(services: Services, stop: asyncio.Event) -> None:
     key = f"{services.settings.redis_prefix}worker:{socket.gethostname()}:{os.getpid()}"
     while not stop.is_set():
         await services.redis.set(key, str(int(time.time())), ex=HEARTBEAT_S * 3)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), HEARTBEAT_S)
-        except TimeoutError:
-            pass
     await services.redis.delete(key)
 
 

@@ -1,4 +1,4 @@
-"""The access layer: every /api/v1 route needs a token, and scope follows the caller's communities."""
+"""The access layer: every /api/v1 route needs a token, scope follows the caller's communities."""
 
 from __future__ import annotations
 
@@ -64,8 +64,11 @@ async def test_staff_of_community_a_sees_only_a(app, settings):
     headers = bearer(token_for(settings, "staff", estate.staff_a.id))
     _, listed = await app.asgi_client.get("/api/v1/communities", headers=headers)
     assert [c["code"] for c in listed.json["items"]] == ["alpha"]
-    for path in ("/api/v1/communities/beta", "/api/v1/communities/beta/rooms",
-                 "/api/v1/communities/beta/devices"):
+    for path in (
+        "/api/v1/communities/beta",
+        "/api/v1/communities/beta/rooms",
+        "/api/v1/communities/beta/devices",
+    ):
         _, response = await app.asgi_client.get(path, headers=headers)
         assert response.status == 404, path
         assert "error" in response.json

@@ -17,8 +17,13 @@ async def test_first_login_links_resident_by_phone_then_code_alone_suffices(app,
     wechat_calls.register_phone_code("phone-1", "13800001234")
     first = await login(app, {"code": "code-1", "phone_code": "phone-1"})
     assert first.status == 200
-    assert first.json["user"] == {"kind": "resident", "id": first.json["user"]["id"],
-                                  "name": "张伟", "role": "resident", "phone": "138****1234"}
+    assert first.json["user"] == {
+        "kind": "resident",
+        "id": first.json["user"]["id"],
+        "name": "张伟",
+        "role": "resident",
+        "phone": "138****1234",
+    }
     assert (await Resident.get(phone="13800001234")).miniapp_openid == "mini_res_a"
 
     wechat_calls.register_code("code-2", openid="mini_res_a")

@@ -12,8 +12,14 @@ from server.db.outbox import OutboxMessage
 from server.db.people import WechatUser
 from server.workers.outbox import relay_once
 
-VALUES = {"ref": "T1042", "place": "5号楼2单元302", "category_name": "漏水",
-          "deadline": "11-27 10:00", "description": "卫生间漏水", "staff_name": "王强"}
+VALUES = {
+    "ref": "T1042",
+    "place": "5号楼2单元302",
+    "category_name": "漏水",
+    "deadline": "11-27 10:00",
+    "description": "卫生间漏水",
+    "staff_name": "王强",
+}
 STAFF = Recipient("staff", 1, "o_staff_1", "13600000001")
 RESIDENT = Recipient("resident", 2, "o_res_2", "13800002222")
 
@@ -60,8 +66,9 @@ async def test_resident_who_wrote_recently_gets_customer_service_message(service
 
 
 async def test_outside_48_hours_uses_template_instead(services, wechat_calls):
-    await WechatUser.create(openid="o_res_2", subscribed=True,
-                            last_inbound_at=now() - timedelta(hours=49))
+    await WechatUser.create(
+        openid="o_res_2", subscribed=True, last_inbound_at=now() - timedelta(hours=49)
+    )
     await enqueue("task_accepted", RESIDENT, VALUES, key="accepted:2", now=now())
     await relay_once(services)
     assert [c["kind"] for c in wechat_calls.calls(openid="o_res_2")] == ["template"]
@@ -94,8 +101,9 @@ async def test_transient_failure_retries_later_not_elsewhere(services, wechat_ca
 
 async def test_unfollowed_person_without_phone_is_marked_failed(services, wechat_calls):
     await WechatUser.create(openid="o_gone", subscribed=False)
-    await enqueue("task_accepted", Recipient("resident", 9, "o_gone", ""), VALUES, key="x:1",
-                  now=now())
+    await enqueue(
+        "task_accepted", Recipient("resident", 9, "o_gone", ""), VALUES, key="x:1", now=now()
+    )
     await relay_once(services)
     row = await OutboxMessage.get(idempotency_key="x:1")
     assert row.status == "failed"
@@ -104,8 +112,13 @@ async def test_unfollowed_person_without_phone_is_marked_failed(services, wechat
 
 async def test_concurrent_relays_send_each_message_once(services, wechat_calls):
     for i in range(30):
-        await enqueue("task_assigned", Recipient("staff", i, f"o_s{i}", ""), VALUES,
-                      key=f"bulk:{i}", now=now())
+        await enqueue(
+            "task_assigned",
+            Recipient("staff", i, f"o_s{i}", ""),
+            VALUES,
+            key=f"bulk:{i}",
+            now=now(),
+        )
     await asyncio.gather(*(relay_once(services, batch=7) for _ in range(4)))
     while await relay_once(services):
         pass

@@ -23,20 +23,32 @@ def tomorrow_noon() -> datetime:
 
 async def create_repair(app, settings, estate, **extra):
     headers = bearer(token_for(settings, "staff", estate.service_desk.id))
-    body = {"community": "alpha", "building": "5", "unit": "2", "room": "302",
-            "category": "water", "description": "卫生间漏水", "reporter_phone": "13800001234",
-            **extra}
+    body = {
+        "community": "alpha",
+        "building": "5",
+        "unit": "2",
+        "room": "302",
+        "category": "water",
+        "description": "卫生间漏水",
+        "reporter_phone": "13800001234",
+        **extra,
+    }
     _, response = await app.asgi_client.post("/api/v1/tasks", json=body, headers=headers)
     assert response.status == 201, response.json
     return response.json
 
 
-async def test_customer_service_task_is_routed_to_department_staff(app, settings, services,
-                                                                   wechat_calls):
+async def test_customer_service_task_is_routed_to_department_staff(
+    app, settings, services, wechat_calls
+):
     estate = await seed_estate()
     task = await create_repair(app, settings, estate)
     assert task["ref"].startswith("T")
-    assert (task["state"], task["assignee"]["name"], task["department"]) == ("assigned", "王强", "eng")
+    assert (task["state"], task["assignee"]["name"], task["department"]) == (
+        "assigned",
+        "王强",
+        "eng",
+    )
     await relay_once(services)
     [message] = wechat_calls.calls(kind="template", openid="o_staff_a")
     assert message["payload"]["data"]["character_string1"]["value"] == task["ref"]
@@ -57,8 +69,9 @@ async def test_full_repair_lifecycle_through_the_api(app, settings, services, we
     assert (r.json["state"], r.json["arrived_late"]) == ("on_site", False)
     _, r = await post(f"/api/v1/tasks/{ref}/complete", json={"note": "换了阀门"}, headers=staff)
     assert (r.status, r.json["error"]["code"]) == (409, "needs_photo")
-    _, r = await post(f"/api/v1/tasks/{ref}/photos", headers=staff,
-                      files={"file": ("site.png", PNG, "image/png")})
+    _, r = await post(
+        f"/api/v1/tasks/{ref}/photos", headers=staff, files={"file": ("site.png", PNG, "image/png")}
+    )
     assert r.status == 201
     _, r = await post(f"/api/v1/tasks/{ref}/complete", json={"note": "换了阀门"}, headers=staff)
     assert r.json["state"] == "completed"
@@ -67,8 +80,9 @@ async def test_full_repair_lifecycle_through_the_api(app, settings, services, we
     sent = [c["payload"].get("template_id") for c in wechat_calls.calls(openid="o_res_a")]
     assert "tmpl_rate_request" in sent  # relays send concurrently: order is not guaranteed
     resident = bearer(token_for(settings, "resident", estate.resident_a.id))
-    _, r = await post(f"/api/v1/tasks/{ref}/rate", json={"score": 5, "comment": "很快"},
-                      headers=resident)
+    _, r = await post(
+        f"/api/v1/tasks/{ref}/rate", json={"score": 5, "comment": "很快"}, headers=resident
+    )
     assert (r.json["state"], r.json["score"]) == ("closed", 5)
 
     _, detail = await app.asgi_client.get(f"/api/v1/tasks/{ref}", headers=resident)
@@ -84,12 +98,14 @@ async def test_low_rating_reopens_to_department_lead(app, settings, services, we
     staff = bearer(token_for(settings, "staff", estate.staff_a.id))
     for path, body in (("accept", None), ("checkin", INSIDE)):
         await app.asgi_client.post(f"/api/v1/tasks/{ref}/{path}", json=body, headers=staff)
-    await app.asgi_client.post(f"/api/v1/tasks/{ref}/photos", headers=staff,
-                               files={"file": ("a.png", PNG, "image/png")})
+    await app.asgi_client.post(
+        f"/api/v1/tasks/{ref}/photos", headers=staff, files={"file": ("a.png", PNG, "image/png")}
+    )
     await app.asgi_client.post(f"/api/v1/tasks/{ref}/complete", json={}, headers=staff)
     resident = bearer(token_for(settings, "resident", estate.resident_a.id))
-    _, r = await app.asgi_client.post(f"/api/v1/tasks/{ref}/rate",
-                                      json={"score": 2, "comment": "还在漏"}, headers=resident)
+    _, r = await app.asgi_client.post(
+        f"/api/v1/tasks/{ref}/rate", json={"score": 2, "comment": "还在漏"}, headers=resident
+    )
     assert r.status == 200, r.json
     assert (r.json["state"], r.json["assignee"]["name"]) == ("reopened", "钱工")
     await relay_once(services)
@@ -101,8 +117,11 @@ async def test_photo_that_is_not_an_image_is_refused(app, settings):
     estate = await seed_estate()
     ref = (await create_repair(app, settings, estate))["ref"]
     staff = bearer(token_for(settings, "staff", estate.staff_a.id))
-    _, r = await app.asgi_client.post(f"/api/v1/tasks/{ref}/photos", headers=staff,
-                                      files={"file": ("x.png", b"GIF89a....", "image/png")})
+    _, r = await app.asgi_client.post(
+        f"/api/v1/tasks/{ref}/photos",
+        headers=staff,
+        files={"file": ("x.png", b"GIF89a....", "image/png")},
+    )
     assert (r.status, r.json["error"]["code"]) == (400, "wrong_type")
 
 
@@ -120,8 +139,9 @@ async def test_resident_of_another_household_cannot_see_the_task(app, settings):
     estate = await seed_estate()
     ref = (await create_repair(app, settings, estate))["ref"]
     other = await Resident.get(phone="13900005678")
-    _, r = await app.asgi_client.get(f"/api/v1/tasks/{ref}",
-                                     headers=bearer(token_for(settings, "resident", other.id)))
+    _, r = await app.asgi_client.get(
+        f"/api/v1/tasks/{ref}", headers=bearer(token_for(settings, "resident", other.id))
+    )
     assert r.status == 404
 
 
@@ -143,8 +163,11 @@ async def test_residents_photo_is_not_site_evidence(app, settings):
     estate = await seed_estate()
     ref = (await create_repair(app, settings, estate))["ref"]
     resident = bearer(token_for(settings, "resident", estate.resident_a.id))
-    _, r = await app.asgi_client.post(f"/api/v1/tasks/{ref}/photos", headers=resident,
-                                      files={"file": ("leak.png", PNG, "image/png")})
+    _, r = await app.asgi_client.post(
+        f"/api/v1/tasks/{ref}/photos",
+        headers=resident,
+        files={"file": ("leak.png", PNG, "image/png")},
+    )
     assert r.status == 201
     staff = bearer(token_for(settings, "staff", estate.staff_a.id))
     await app.asgi_client.post(f"/api/v1/tasks/{ref}/accept", headers=staff)

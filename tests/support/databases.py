@@ -84,5 +84,3 @@ class TemplateDatabase:
     def destroy(self) -> None:
         if self.is_postgres:
             asyncio.run(self._admin(f"DROP DATABASE IF EXISTS {self.prefix}_tpl WITH (FORCE)"))
-
-

@@ -64,12 +64,13 @@ CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
 def test_user_facing_chinese_lives_in_templates_not_code():
-    """Chinese prose belongs in templates_msg/; vocabulary the bot reads lives in bot/ data files."""
+    """Chinese prose belongs in templates_msg/, vocabulary the bot reads in bot/ data files."""
     for folder in ("server", "bot", "hardware_gateway"):
         for path in python_files(folder):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             docstrings = {
-                id(node.value) for node in ast.walk(tree)
+                id(node.value)
+                for node in ast.walk(tree)
                 if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
             }
             for node in ast.walk(tree):

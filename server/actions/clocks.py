@@ -77,7 +77,7 @@ def _calendar_of(row: TaskClock, book: CalendarBook) -> Calendar:
         log.warning(
             "clock %s of task %s: unknown calendar %r, using %r",
             row.name,
-            row.task_id,  # type: ignore[attr-defined]
+            row.task_id,
             row.calendar,
             book.default,
         )
@@ -146,8 +146,8 @@ async def enter_state(
 
 async def _department_code(task: Task) -> str | None:
     """The task's department; before routing, the one routing will pick (same rule)."""
-    if task.department_id:  # type: ignore[attr-defined]
-        department = await Department.get_or_none(id=task.department_id)  # type: ignore[attr-defined]
+    if task.department_id:
+        department = await Department.get_or_none(id=task.department_id)
         return department.code if department else None
     departments = await Department.all()
     infos = [
@@ -342,7 +342,7 @@ async def fire_timers(timers: Sequence[Timer], *, now: datetime, tz: ZoneInfo) -
 async def _close_unrated(timer: Timer, now: datetime, tz: ZoneInfo) -> None:
     from server.actions import tasks as task_actions  # tasks.py imports this module
 
-    task = await Task.filter(id=timer.task_id).select_for_update().get()  # type: ignore[attr-defined]
+    task = await Task.filter(id=timer.task_id).select_for_update().get()
     await task.fetch_related("process", "community")
     defn = task_actions.definition_of(task.process)
     await task_actions._apply(
@@ -436,7 +436,7 @@ async def _batch(tasks: dict[int, dict[str, Any]], roles: set[str], book: Calend
             .prefetch_related("communities")
             .order_by("id")
         ):
-            leads[person.department_id].append(person)  # type: ignore[attr-defined]
+            leads[person.department_id].append(person)
     assessors: list[Staff] = []
     if "assessment" in roles and book.assessment_department:
         assessors = list(
@@ -455,14 +455,14 @@ async def _batch(tasks: dict[int, dict[str, Any]], roles: set[str], book: Calend
 
 async def _fire_clock_timers(timers: Sequence[Timer], now: datetime, tz: ZoneInfo) -> None:
     book = book_for(tz)
-    task_ids = sorted({t.task_id for t in timers})  # type: ignore[attr-defined]
+    task_ids = sorted({t.task_id for t in timers})
     tasks = {t["id"]: t for t in await Task.filter(id__in=task_ids).values(*_TASK_COLUMNS)}
     definitions = await _definitions_of({t["process_id"] for t in tasks.values()})
     planned: list[tuple[Timer, str, int, tuple[str, ...]]] = []
     for timer in timers:
         clock, _, kind = timer.name.partition(".")
         try:
-            task = tasks[timer.task_id]  # type: ignore[attr-defined]
+            task = tasks[timer.task_id]
             spec = definitions[task["process_id"]].clock(clock)
             level = sla.level_of(kind)
             who = ("assignee",) if level == 0 else sla.escalation_of(spec, level).notify
@@ -482,7 +482,7 @@ async def _fire_clock_timers(timers: Sequence[Timer], now: datetime, tz: ZoneInf
     checked: set[str] = set()
     levels: dict[tuple[str, int], list[int]] = defaultdict(list)
     for timer, clock, level, who in planned:
-        task = batch.tasks[timer.task_id]  # type: ignore[attr-defined]
+        task = batch.tasks[timer.task_id]
         message = MESSAGE_OF_LEVEL.get(level, ESCALATION_MESSAGE)
         if level > 0:
             levels[(clock, level)].append(task["id"])
@@ -579,7 +579,7 @@ async def late_tasks(
     )
     grouped: dict[int, list[TaskClock]] = defaultdict(list)
     for row in rows:
-        grouped[row.task_id].append(row)  # type: ignore[attr-defined]
+        grouped[row.task_id].append(row)
     last = {
         r["task_id"]: r["last"]
         for r in await TaskEvent.filter(task_id__in=list(grouped))

@@ -434,10 +434,7 @@ async def _plan_residents(rows: list[CsvRow], run: _Run) -> list[_Step]:
     residents = {r.phone: r for r in await Resident.all()}
     phone_by_id = {r.id: phone for phone, r in residents.items()}
     openid_owner = {r.openid: phone for phone, r in residents.items() if r.openid}
-    bindings = {
-        (phone_by_id[b.resident_id], b.room_id): b
-        for b in await RoomBinding.all()
-    }
+    bindings = {(phone_by_id[b.resident_id], b.room_id): b for b in await RoomBinding.all()}
     vehicles = {(v.community_id, v.plate): v for v in await Vehicle.all()}
 
     # Pass 1: check every row, and that rows of one phone agree with each other.

@@ -45,9 +45,7 @@ async def where_is(task: Task, now: datetime) -> Whereabouts:
     clocks = await TaskClock.filter(task_id=task.id, stopped_at=None).exclude(due_at=None)
     due = min((c.due_at for c in clocks if c.due_at is not None), default=None)
     holder = await Staff.get_or_none(id=task.assignee_id) if task.assignee_id else None
-    department = (
-        await Department.get_or_none(id=task.department_id) if task.department_id else None
-    )
+    department = await Department.get_or_none(id=task.department_id) if task.department_id else None
     return Whereabouts(
         task=task,
         holder=holder,

@@ -435,9 +435,7 @@ def contractor_may_see(task: Task, staff: Staff) -> bool:
     """An external user's own jobs: their unit's contractor jobs and tasks given to them."""
     unit = staff.department_id
     return bool(
-        task.contractor_id == unit
-        or task.department_id == unit
-        or task.assignee_id == staff.id
+        task.contractor_id == unit or task.department_id == unit or task.assignee_id == staff.id
     )
 
 
@@ -451,9 +449,7 @@ async def _check_scope(task: Task, actor: Actor) -> Actor:
             .prefetch_related("communities")
             .get()
         )
-        if not staff.all_communities and task.community_id not in {
-            c.id for c in staff.communities
-        }:
+        if not staff.all_communities and task.community_id not in {c.id for c in staff.communities}:
             raise TaskRefused("no_such_task", task.ref)
         external = staff.department.kind == "contractor"  # one join, not another query
         if external and not contractor_may_see(task, staff):

@@ -9,11 +9,11 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from server.actions.clocks import LateTask, late_tasks
-from server.actions.tasks import place_text
+from server.actions.tasks import is_external, place_text
 from server.api.access import endpoint, principal_of
 from server.api.errors import ApiError
 from server.db.estate import Community
-from server.db.people import Department
+from server.db.people import Department, Staff
 from templates_msg import label
 
 bp = Blueprint("api_sla", url_prefix="/api/v1")
@@ -43,6 +43,9 @@ BREACHES_RESPONSE = {
 )
 async def list_breaches(request: Request) -> HTTPResponse:
     p = principal_of(request)
+    if await is_external(await Staff.get(id=p.id)):
+        # Contractors see only their own jobs (article 6.2), never the company's overview.
+        raise ApiError(403, "forbidden", label("refusal", "not_allowed"))
     tz = ZoneInfo(request.app.ctx.services.settings.tz_name)
     communities = None if p.all_communities else set(p.community_ids)
     code = request.args.get("community")

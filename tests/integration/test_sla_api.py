@@ -123,3 +123,12 @@ async def test_a_bad_limit_is_refused(app, settings, services):
     estate = await seed_estate()
     response = await breaches(app, settings, estate.manager_all, "?limit=0")
     assert (response.status, response.json["error"]["code"]) == (400, "bad_limit")
+
+
+async def test_contractor_lead_cannot_read_the_company_breach_overview(app, settings):
+    from tests.support.seed import bearer, seed_estate, seed_supervision, token_for
+
+    supervision = await seed_supervision(await seed_estate())
+    headers = bearer(token_for(settings, "staff", supervision.contractor_lead.id))
+    _, response = await app.asgi_client.get("/api/v1/sla/breaches", headers=headers)
+    assert response.status == 403

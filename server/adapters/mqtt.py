@@ -6,6 +6,7 @@ broker. Everything after resolving the address (clients, topics, payloads) is on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ __all__ = [
 EMBEDDED_SCHEME = "embedded"
 DEFAULT_MQTT_PORT = 1883
 LOOPBACK = "127.0.0.1"
+SHUTDOWN_TIMEOUT_S = 5.0
 _ANONYMOUS_AUTH = "amqtt.plugins.authentication.AnonymousAuthPlugin"
 
 
@@ -127,7 +129,11 @@ class EmbeddedBroker:
         """Close the listener and every session; safe to call twice."""
         broker, self._broker, self._address = self._broker, None, None
         if broker is not None:
-            await broker.shutdown()
+            # amqtt 0.12 can wait forever on a session it broke itself: give up after 5 s.
+            try:
+                await asyncio.wait_for(broker.shutdown(), SHUTDOWN_TIMEOUT_S)
+            except TimeoutError:
+                logging.getLogger("wuye.mqtt").warning("embedded broker shutdown timed out")
 
     async def __aenter__(self) -> EmbeddedBroker:
         await self.start()

@@ -31,6 +31,7 @@ from server.adapters.mqtt import BrokerAddress
 from tests.support.gateway_site import (
     FakeClock,
     LinkProxy,
+    bounded,
     clear_retained,
     eventually,
     link_to,
@@ -245,27 +246,32 @@ async def site(mqtt_broker: BrokerAddress, mqtt_prefix: str, tmp_path: Path) -> 
         gateway_id,
         *simulators,
     )  # type: ignore[arg-type]
-    async with contextlib.AsyncExitStack() as stack:
+    stack = contextlib.AsyncExitStack()
+    try:
         for simulator in simulators:
             await stack.enter_async_context(simulator)
         await built.start_gateway()
         await eventually(lambda: built.gw.policy_version == 5)
-        try:
-            yield built
-        finally:
-            await built.stop_gateway()
-    await server.stop()
-    await proxy.stop()
-    await clear_retained(
-        address,
-        [
-            *(topics.device_state("alpha", d) for d in DEVICES),
-            topics.fire("alpha", "fire-1"),
-            sync.policy("alpha"),
-            sync.policy_delta("alpha"),
-            sync.state("alpha", gateway_id),
-        ],
-    )
+        yield built
+    finally:
+        # Each clean-up step is bounded: amqtt 0.12 can leave a broken session whose client
+        # never finishes disconnecting, and a hung teardown would stall the whole suite.
+        await bounded(built.stop_gateway())
+        await bounded(stack.aclose())
+        await bounded(server.stop())
+        await bounded(proxy.stop())
+        await bounded(
+            clear_retained(
+                address,
+                [
+                    *(topics.device_state("alpha", d) for d in DEVICES),
+                    topics.fire("alpha", "fire-1"),
+                    sync.policy("alpha"),
+                    sync.policy_delta("alpha"),
+                    sync.state("alpha", gateway_id),
+                ],
+            )
+        )
 
 
 async def timed(request: Any) -> tuple[dict[str, Any], float]:

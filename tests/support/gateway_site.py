@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -147,3 +148,11 @@ async def clear_retained(address: LinkAddress, topics: list[str]) -> None:
     async with client(address, client_id=f"cleanup-{uuid.uuid4().hex[:8]}") as cleaner:
         for topic in topics:
             await cleaner.publish(topic, b"", qos=1, retain=True)
+
+
+async def bounded(step: Awaitable[Any], seconds: float = 10.0) -> None:
+    """Run a clean-up step for at most `seconds`: a stuck MQTT disconnect must not hang the run."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        logging.getLogger("tests.gateway").warning("clean-up step timed out after %s s", seconds)

@@ -114,9 +114,9 @@ async def enter_state(
         rows = {r.name: r for r in await TaskClock.filter(task_id=task.id)}
     deadlines: dict[str, datetime | None] = {}
     if stopping and before:
-        await _stop(task, stopping, now)
+        await stop_clocks(task, stopping, now)
     if starting:
-        deadlines.update(await _start(task, starting, rows, now, book, new_task=not before))
+        deadlines.update(await start_clocks(task, starting, rows, now, book, new_task=not before))
     for spec in pausing:
         row = rows.get(spec.name)
         if row is not None and row.stopped_at is None and row.paused_at is None:
@@ -158,7 +158,7 @@ async def _department_code(task: Task) -> str | None:
     return chosen.code if chosen else None
 
 
-async def _start(
+async def start_clocks(
     task: Task,
     specs: Sequence[ClockSpec],
     rows: dict[str, TaskClock],
@@ -211,7 +211,8 @@ async def _start(
     return deadlines
 
 
-async def _stop(task: Task, specs: Sequence[ClockSpec], now: datetime) -> None:
+async def stop_clocks(task: Task, specs: Sequence[ClockSpec], now: datetime) -> None:
+    """Stop these clocks at `now` and cancel their unfired timers."""
     names = [spec.name for spec in specs]
     await TaskClock.filter(task_id=task.id, name__in=names, stopped_at=None).update(stopped_at=now)
     timers = [name for spec in specs for name in timer_names(spec)]
@@ -237,10 +238,11 @@ async def _resume(
     assert row.paused_at is not None
     row.pauses = [*row.pauses, [row.paused_at.isoformat(), now.isoformat()]]
     row.paused_at = None
-    return await _replan(task, spec, row, book)
+    return await replan_clock(task, spec, row, book)
 
 
-async def _replan(task: Task, spec: ClockSpec, row: TaskClock, book: CalendarBook) -> datetime:
+async def replan_clock(task: Task, spec: ClockSpec, row: TaskClock, book: CalendarBook) -> datetime:
+    """Recompute a running clock's deadline and unfired timers (after a pause or a new version)."""
     calendar = _calendar_of(row, book)
     pauses = _pauses(row)
     row.due_at = sla.deadline(row.started_at, row.duration_s, pauses, calendar=calendar)
@@ -281,7 +283,7 @@ async def set_deadline(
         int((sla.require_aware("due_at", due_at) - row.started_at).total_seconds())
         - _paused_s(row),
     )
-    new_due = await _replan(task, spec, row, book_for(tz))
+    new_due = await replan_clock(task, spec, row, book_for(tz))
     if clock in _TASK_DEADLINE_FIELDS:
         setattr(task, f"{clock}_by", new_due)
         await task.save(update_fields=[f"{clock}_by"])

@@ -342,12 +342,12 @@ async def _apply_clock_changes(
     new_specs = {spec.name: spec for spec in new.clocks}
     if changes.stop:
         stopping = [old_specs.get(name) or new_specs[name] for name in sorted(changes.stop)]
-        await clocks._stop(task, stopping, now)
+        await clocks.stop_clocks(task, stopping, now)
     rows = {r.name: r for r in await TaskClock.filter(task_id=task.id)}
     deadlines: dict[str, datetime | None] = {}
     fresh = [new_specs[name] for name in sorted(changes.restart | changes.start)]
     if fresh:
-        deadlines.update(await clocks._start(task, fresh, rows, now, book))
+        deadlines.update(await clocks.start_clocks(task, fresh, rows, now, book))
     for name in sorted(changes.replan):
         if rows[name].paused_at is not None:
             continue  # resuming plans its timers from the version the task is on by then
@@ -360,7 +360,7 @@ async def _apply_clock_changes(
             await Timer.filter(task_id=task.id, name__in=sorted(gone), fired_at=None).update(
                 cancelled=True
             )
-        deadlines[name] = await clocks._replan(task, new_specs[name], rows[name], book)
+        deadlines[name] = await clocks.replan_clock(task, new_specs[name], rows[name], book)
     mirrored = [name for name in deadlines if name in _MIRRORED]
     for name in mirrored:
         setattr(task, f"{name}_by", deadlines[name])

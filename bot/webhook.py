@@ -97,6 +97,14 @@ async def push(request: Request) -> HTTPResponse:
         # A WeChat retry of a push we already have (or are still handling): say nothing twice.
         METRICS.inc(PUSHES, outcome="duplicate")
         return text(protocol.SUCCESS)
+    if not facts.kind.startswith("event:"):
+        count = await _count_message(services, facts.openid)
+        if count > settings.messages_per_minute:
+            # Recorded above (nothing lost), not answered: a flood costs one Redis INCR each.
+            METRICS.inc(PUSHES, outcome="rate_limited")
+            first = count == settings.messages_per_minute + 1
+            reply = render_text("slow_down") if first else ""
+            return _reply(pushed, reply, settings)
 
     task = asyncio.create_task(_answer(message, services))
     left_s = settings.reply_budget_s - (time.monotonic() - started)
@@ -110,6 +118,10 @@ async def push(request: Request) -> HTTPResponse:
 
     reply = task.result()
     METRICS.inc(PUSHES, outcome="replied" if reply else "no_reply")
+    return _reply(pushed, reply, settings)
+
+
+def _reply(pushed: Any, reply: str | None, settings: Settings) -> HTTPResponse:
     body = protocol.render_reply(
         pushed,
         reply,
@@ -120,6 +132,23 @@ async def push(request: Request) -> HTTPResponse:
     if body == protocol.SUCCESS:
         return text(body)
     return text(body, content_type="application/xml; charset=utf-8")
+
+
+async def _count_message(services: Any, openid: str) -> int:
+    """This openid's messages in the current minute (a fixed window in Redis).
+
+    A Redis outage must not silence the bot: the count is then 0 and the message is answered.
+    """
+    key = f"{services.settings.redis_prefix}rate:{openid}:{int(wall_clock() // 60)}"
+    try:
+        pipe = services.redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        count, _ = await pipe.execute()
+    except Exception:
+        log.warning("rate limit unavailable for %s (Redis)", openid, exc_info=True)
+        return 0
+    return int(count)
 
 
 async def _answer(message: Any, services: Any) -> str | None:

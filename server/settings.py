@@ -34,6 +34,7 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "WUYE_SECRET_KEY": ("app", "secret_key"),
     "WUYE_MEDIA_DIR": ("app", "media_dir"),
     "SMS_RECEIPT_TOKEN": ("notify", "sms_receipt_token"),
+    "BOT_MESSAGES_PER_MINUTE": ("wechat", "messages_per_minute"),
 }
 
 EMULATOR_PREFIX = "/_emulator"
@@ -74,6 +75,7 @@ class Settings:
     wechat_api_base: str
     push_max_skew_s: int
     reply_budget_s: float
+    messages_per_minute: int
     miniapp_appid: str
     miniapp_secret: str
     wechat_templates: dict[str, str]
@@ -162,6 +164,7 @@ def load_settings(env: dict[str, str] | None = None, config_dir: Path = CONFIG_D
         wechat_api_base=str(get("wechat", "api_base")).rstrip("/"),
         push_max_skew_s=int(get("wechat", "push_max_skew_s")),
         reply_budget_s=float(get("wechat", "reply_budget_s")),
+        messages_per_minute=int(get("wechat", "messages_per_minute")),
         miniapp_appid=str(get("miniapp", "appid")),
         miniapp_secret=str(get("miniapp", "secret")),
         wechat_templates=dict(raw["wechat"].get("templates", {})),

@@ -364,6 +364,30 @@ async def test_oversized_push_is_rejected(build: Callable[..., Any], mode: str) 
     assert await rows() == (0, 0)
 
 
+# ---- floods: a per-openid limit, nothing lost ---------------------------------------------
+
+
+async def test_flooding_openid_is_slowed_down_but_every_message_is_kept(
+    build: Callable[..., Any], handled: list[Any]
+) -> None:
+    app, wechat = build("safe", messages_per_minute=3)
+    replies = []
+    for n in range(5):
+        response = await wechat.post(app.asgi_client, wechat.text(OPENID, f"你好{n}"))
+        assert response.status == 200
+        reply = wechat.read_reply(response.body)
+        replies.append(reply["Content"] if reply else None)
+    assert replies[:3] == [render_text("help")] * 3
+    assert replies[3] == render_text("slow_down")  # said once, then silence
+    assert replies[4] is None
+    assert len(handled) == 3
+    assert await InboundMessage.filter(openid=OPENID).count() == 5
+
+    other = "oRESIDENT00000000000000002"
+    response = await wechat.post(app.asgi_client, wechat.text(other, "你好"))
+    assert wechat.read_reply(response.body)["Content"] == render_text("help")
+
+
 # ---- dedupe: WeChat's retries are handled once -------------------------------------------
 
 

@@ -24,6 +24,7 @@ STAFF_ROLES = frozenset(
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
 ANY_STAFF = STAFF_ROLES
+MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL int4)
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
@@ -99,6 +100,8 @@ def endpoint(
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+            if any(isinstance(v, int) and not 0 <= v <= MAX_ID for v in kwargs.values()):
+                raise ApiError(404, "not_found", "no such id")  # beyond any database id
             if allow != PUBLIC:
                 principal = await authenticate(request)
                 if roles is not None and principal.role not in roles:

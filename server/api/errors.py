@@ -8,6 +8,7 @@ from typing import Any
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
+from tortoise.exceptions import ValidationError
 
 log = logging.getLogger("wuye.errors")
 
@@ -43,5 +44,10 @@ def install_error_handler(app: Sanic[Any, Any]) -> None:
         if isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
             code = _CODES.get(exc.status_code, "bad_request")
             return error_response(exc.status_code, code, str(exc) or code)
+        if isinstance(exc, ValidationError):
+            # A value that cannot fit its column (a 300-character code in a URL): the caller's
+            # input, caught by the model before any SQL runs.
+            log.warning("refused %s %s: %s", request.method, request.path, exc)
+            return error_response(400, "bad_request", "a value is too long or malformed")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error, it has been logged")

@@ -81,7 +81,34 @@ async def push(request: Request) -> HTTPResponse:
         code = "too_large" if bad.status == 413 else "bad_request"
         return error_response(bad.status, code, bad.reason)
 
-    message = pushed.message
+    work = asyncio.create_task(_record_and_answer(pushed.message, services, settings))
+    left_s = settings.reply_budget_s - (time.monotonic() - started)
+    done, _ = await asyncio.wait({work}, timeout=max(left_s, 0.0))
+    if not done:
+        # WeChat gives up after 5 s and retries; answer now and send the reply as a
+        # customer-service message when it is ready (the user just wrote: the 48 h window is
+        # open). A slow database lands here too: the push is recorded when it gets through.
+        openid = protocol.describe(pushed.message).openid
+        _keep(request.app, asyncio.create_task(_deliver_later(work, openid, services)))
+        METRICS.inc(PUSHES, outcome="deferred")
+        return text(protocol.SUCCESS)
+    try:
+        outcome, reply = work.result()
+    except Exception:
+        # Not recorded (the database is down): a 5xx makes WeChat push it again later.
+        log.exception("could not record a push")
+        METRICS.inc(PUSHES, outcome="unavailable")
+        return error_response(503, "unavailable", "try again shortly")
+    METRICS.inc(PUSHES, outcome=outcome)
+    if outcome == "duplicate":
+        return text(protocol.SUCCESS)
+    return _reply(pushed, reply, settings)
+
+
+async def _record_and_answer(
+    message: Any, services: Any, settings: Settings
+) -> tuple[str, str | None]:
+    """Mark the push as seen (once), then answer it: (outcome for the metrics, reply)."""
     facts = protocol.describe(message)
     fresh = await record_inbound(
         dedupe_key=facts.dedupe_key,
@@ -95,30 +122,15 @@ async def push(request: Request) -> HTTPResponse:
     )
     if not fresh:
         # A WeChat retry of a push we already have (or are still handling): say nothing twice.
-        METRICS.inc(PUSHES, outcome="duplicate")
-        return text(protocol.SUCCESS)
+        return "duplicate", None
     if not facts.kind.startswith("event:"):
+        limit = settings.messages_per_minute
         count = await _count_message(services, facts.openid)
-        if count > settings.messages_per_minute:
+        if count > limit:
             # Recorded above (nothing lost), not answered: a flood costs one Redis INCR each.
-            METRICS.inc(PUSHES, outcome="rate_limited")
-            first = count == settings.messages_per_minute + 1
-            reply = render_text("slow_down") if first else ""
-            return _reply(pushed, reply, settings)
-
-    task = asyncio.create_task(_answer(message, services))
-    left_s = settings.reply_budget_s - (time.monotonic() - started)
-    done, _ = await asyncio.wait({task}, timeout=max(left_s, 0.0))
-    if not done:
-        # WeChat gives up after 5 s and retries; answer now and send the reply as a
-        # customer-service message when it is ready (the user just wrote: the 48 h window is open).
-        _keep(request.app, asyncio.create_task(_deliver_later(task, facts.openid, services)))
-        METRICS.inc(PUSHES, outcome="deferred")
-        return text(protocol.SUCCESS)
-
-    reply = task.result()
-    METRICS.inc(PUSHES, outcome="replied" if reply else "no_reply")
-    return _reply(pushed, reply, settings)
+            return "rate_limited", render_text("slow_down") if count == limit + 1 else ""
+    reply = await _answer(message, services)
+    return ("replied" if reply else "no_reply"), reply
 
 
 def _reply(pushed: Any, reply: str | None, settings: Settings) -> HTTPResponse:
@@ -161,8 +173,15 @@ async def _answer(message: Any, services: Any) -> str | None:
         return render_text("busy_retry")
 
 
-async def _deliver_later(task: asyncio.Task[str | None], openid: str, services: Any) -> None:
-    reply = await task
+async def _deliver_later(
+    work: asyncio.Task[tuple[str, str | None]], openid: str, services: Any
+) -> None:
+    try:
+        _, reply = await work
+    except Exception:
+        log.exception("a push held up past the reply budget could not be recorded")
+        METRICS.inc(DEFERRED, result="failed")
+        return
     if not reply:
         METRICS.inc(DEFERRED, result="nothing")
         return

@@ -10,6 +10,8 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 from tortoise.exceptions import ValidationError
 
+from server.adapters.outages import SERVICE_DOWN
+
 log = logging.getLogger("wuye.errors")
 
 
@@ -49,5 +51,8 @@ def install_error_handler(app: Sanic[Any, Any]) -> None:
             # input, caught by the model before any SQL runs.
             log.warning("refused %s %s: %s", request.method, request.path, exc)
             return error_response(400, "bad_request", "a value is too long or malformed")
+        if isinstance(exc, SERVICE_DOWN):
+            log.warning("%s %s: a service is unavailable: %r", request.method, request.path, exc)
+            return error_response(503, "unavailable", "briefly unavailable, try again shortly")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error, it has been logged")

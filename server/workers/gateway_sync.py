@@ -95,6 +95,7 @@ class GatewaySync:
                         [(self.topics.all_events(), 1), (self.topics.all_states(), 1)]
                     )
                     self._client = client
+                    await self._republish(client)
                     self.ready.set()
                     await self._serve(client, stop)
             except Exception as exc:  # broker gone, DB hiccup: reconnect, never die
@@ -105,6 +106,18 @@ class GatewaySync:
             if not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RECONNECT_S)
+
+    async def _republish(self, client: Client) -> None:
+        """Publish every known snapshot again (retained) on each connect.
+
+        A broker restarted without persistence has lost its retained policies; a gateway that
+        starts after that would find none. Same version: gateways that have it ignore it.
+        """
+        redis = self.services.redis
+        for code in await Community.all().values_list("code", flat=True):
+            raw = await redis.get(f"{self._prefix}gateway:snapshot:{code}")
+            if raw:
+                await client.publish(self.topics.policy(str(code)), raw, qos=1, retain=True)
 
     async def _serve(self, client: Client, stop: asyncio.Event) -> None:
         tasks = [

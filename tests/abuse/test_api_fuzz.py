@@ -38,6 +38,8 @@ async def fuzz(base: str, token: str, report: Path) -> tuple[int, str]:
         "--request-timeout",
         "10",
         "--no-color",
+        "--generation-database",
+        "none",
         "--report-dir",
         str(report),
         stdout=asyncio.subprocess.PIPE,

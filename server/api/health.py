@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, json, text
 from tortoise import connections
 
+from server.db.outbox import OutboxMessage
+from server.db.tasks import Timer
 from server.metrics import METRICS
 
 bp = Blueprint("health")
@@ -35,7 +38,32 @@ async def healthz(request: Request) -> HTTPResponse:
 
 @bp.get("/metrics")
 async def metrics(request: Request) -> HTTPResponse:
-    return text(METRICS.render(), content_type="text/plain; version=0.0.4")
+    """This process's counters, plus backlog gauges every process shares (read at scrape time)."""
+    return text(METRICS.render() + await backlog_gauges(request), content_type="text/plain")
+
+
+async def backlog_gauges(request: Request) -> str:
+    """Work waiting on the workers: if these grow, workers are missing or too few.
+
+    Each is one indexed query: outbox rows due and unsent, timers past due by more than a
+    minute and not fired, and live worker processes (their Redis heartbeats).
+    """
+    services = request.app.ctx.services
+    now = datetime.now(UTC)
+    pending = OutboxMessage.filter(status="pending", next_attempt_at__lte=now)
+    first = await pending.order_by("next_attempt_at").first()
+    waited = (now - first.next_attempt_at).total_seconds() if first else 0.0
+    overdue = Timer.filter(fired_at=None, cancelled=False, due_at__lt=now - timedelta(minutes=1))
+    workers = [
+        k async for k in services.redis.scan_iter(f"{services.settings.redis_prefix}worker:*")
+    ]
+    gauges = {
+        "wuye_outbox_due": await pending.count(),
+        "wuye_outbox_oldest_due_seconds": waited,
+        "wuye_timers_overdue": await overdue.count(),
+        "wuye_workers_alive": len(workers),
+    }
+    return "".join(f"{name} {value:g}\n" for name, value in gauges.items())
 
 
 @bp.get("/openapi.json")

@@ -12,14 +12,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bot import binding, dialogue, intake, manager_commands, resident_commands, staff_commands
+from bot import (
+    binding,
+    change_dialogue,
+    dialogue,
+    intake,
+    manager_commands,
+    poll_dialogue,
+    resident_commands,
+    staff_commands,
+)
 from bot.context import Turn, rooms_of
 from bot.nlu import Parsed, normalize, parse
 from server.db.estate import Community
 from server.db.people import Resident, Staff
 from templates_msg import label, render_text
 
-RESIDENT_COMMANDS = frozenset({"query_progress", "cancel_task", "urge_task", "rate"})
+RESIDENT_COMMANDS = frozenset({"query_progress", "cancel_task", "urge_task", "rate", "check_fees"})
 ADDRESS_KEYS = ("building", "unit", "room")
 
 
@@ -77,8 +86,13 @@ async def _text(turn: Turn, text: str) -> str:
     parsed = parse(text, now=turn.now.astimezone(turn.tz))
     if turn.staff is not None:
         # managers' instructions, questions and orders, opinions (issue 5): their wording is
-        # specific (a verb then a department, 同意, 指示 T1042), so they go before field work
-        reply = await manager_commands.text(turn, text, parsed, normalized)
+        # specific (a verb then a department, 同意, 指示 T1042), so they go before field work.
+        # Change requests (issue 9): 同意变更 C12 before 同意 T1042; 东门新增路灯2盏 after them.
+        reply = await change_dialogue.decision(turn, normalized)
+        if reply is None:
+            reply = await manager_commands.text(turn, text, parsed, normalized)
+        if reply is None:
+            reply = await change_dialogue.text(turn, parsed, normalized)
         if reply is None:
             reply = await staff_commands.text(turn, parsed, normalized)
         if reply is not None:
@@ -89,6 +103,8 @@ async def _text(turn: Turn, text: str) -> str:
         reply = await _answer(turn, text, parsed)
         if reply is not None:
             return reply
+    if poll_dialogue.wants_poll(normalized):
+        return await poll_dialogue.start(turn)
     return await _dispatch(turn, parsed, text)
 
 
@@ -115,6 +131,8 @@ async def _answer(turn: Turn, text: str, parsed: Parsed) -> str | None:
         return await binding.answer_unbind(turn, text)
     if d.flow == "report":
         return await intake.answer(turn, text)
+    if d.flow == poll_dialogue.FLOW:
+        return await poll_dialogue.answer(turn, text)
     if d.asking == "visit_time":
         if parsed.intent == "deny":
             d.asking = ""
@@ -178,11 +196,15 @@ async def _pending_question(turn: Turn) -> str:
         return await _continue_report(turn)
     if flow == "unbind":
         return await binding.unbind_question(turn)
+    if flow == poll_dialogue.FLOW:
+        return await poll_dialogue.question_again(turn)
     return ""
 
 
 async def _image(turn: Turn, media_id: str) -> str:
     d = turn.dialogue
+    if turn.staff is not None and d.flow == change_dialogue.FLOW:
+        return await change_dialogue.photo(turn, media_id) or staff_commands.nothing("photo")
     if turn.staff is not None and d.flow == "instruct":
         return await manager_commands.photo(turn, media_id) or staff_commands.nothing("photo")
     if turn.staff is not None and not d.flow:

@@ -21,6 +21,7 @@ from bot.context import Turn, mentions, pick
 from bot.manager_nlu import (
     DepartmentName,
     Instruction,
+    KpiQuestion,
     Opinion,
     TaskOrder,
     asks_done,
@@ -29,6 +30,8 @@ from bot.manager_nlu import (
     department_aliases,
     find_department,
     parse_instruction,
+    parse_kpi_question,
+    parse_notice,
     parse_opinion,
     parse_task_order,
     parse_work,
@@ -36,6 +39,9 @@ from bot.manager_nlu import (
 from bot.media import fetch_photo
 from bot.nlu import Parsed, normalize, parse_score, parse_task_ref, work_details
 from server.actions.clocks import late_tasks
+from server.actions.fanout import audience_query
+from server.actions.kpi import KpiRefused, Subject, scope_filters, totals, viewer_filters
+from server.actions.notices import NoticeRefused, create_notice, resolve_audience
 from server.actions.photos import PhotoRefused, attach_photo
 from server.actions.supervision import completed_between, where_is
 from server.actions.tasks import (
@@ -52,9 +58,10 @@ from server.actions.tasks import (
     place_text,
     rating_transition,
 )
-from server.db.estate import Community
+from server.db.estate import Building, Community
 from server.db.people import Department, Staff
 from server.db.tasks import Photo, Task
+from server.domain.kpi import kpis, local_day, period_range, previous_period
 from templates_msg import label, render_text
 
 MANAGER_ROLES = frozenset({"manager", "lead"})  # DESIGN.md: "manager / leader" by chat
@@ -79,6 +86,9 @@ async def text(turn: Turn, said: str, parsed: Parsed, normalized: str) -> str | 
     if opinion is not None:
         return await _opinion(turn, opinion)
     if manager:
+        notice = await _notice(turn, normalized)
+        if notice is not None:
+            return notice
         names = await _department_names()
         aliases = department_aliases(names)
         order = parse_instruction(normalized, aliases, turn.now.astimezone(turn.tz))
@@ -95,6 +105,12 @@ async def text(turn: Turn, said: str, parsed: Parsed, normalized: str) -> str | 
         if parsed.intent == "help":
             return render_text("manager_help")
     ref = parsed.slots.get("task_ref") or parse_task_ref(said)
+    question = None
+    if not ref:
+        aliases = department_aliases(await _department_names())
+        question = parse_kpi_question(normalized, aliases)
+    if question is not None:
+        return await _kpi(turn, question)
     if ref and (asks_progress(normalized) or parsed.intent == "query_progress"):
         return await _where(turn, ref, external)
     return None
@@ -374,6 +390,52 @@ async def _done_today(turn: Turn) -> str:
     )
 
 
+async def _kpi(turn: Turn, q: KpiQuestion) -> str:
+    """本月工程部及时率 / 我的完成率 / 上周客服部满意度: the figure and a link to its chart."""
+    staff = turn.staff
+    assert staff is not None
+    today = local_day(turn.now, turn.tz)
+    at = previous_period(q.period, today) if q.previous else ""
+    first, last = period_range(q.period, at, today)
+    shown = {"day": 10, "week": 10, "month": 7, "year": 4}[q.period]  # 2026-11-26, 2026-11, 2026
+    query = f"period={q.period}&at={first.isoformat()[:shown]}"
+    try:
+        if q.department_id is not None:
+            department = await Department.get(id=q.department_id)
+            subject = Subject("department", department.id, department.name)
+            filters = await scope_filters(staff, subject, first, last)
+            query += f"&scope=department&id={department.code}"
+        elif q.mine or staff.role not in MANAGER_ROLES:
+            subject = Subject("person", staff.id, staff.name)
+            filters = await scope_filters(staff, subject, first, last)
+            query += "&scope=person"
+        else:  # a lead: their department; a manager: every estate they serve
+            filters = await viewer_filters(staff, first, last)
+            subject = Subject("all", 0, "")
+    except KpiRefused:
+        return render_text("task_refused", ref="", reason=label("refusal", "not_allowed"))
+    figures = kpis(await totals(filters, turn.now)).as_dict()
+    value = figures[q.measure]
+    kind = "ratio" if q.measure.endswith(("_ratio", "_rate")) else "score"
+    if q.measure.endswith("_s"):
+        kind, value = "text", duration_text(value) if value is not None else None
+    period_key = f"prev_{q.period}" if q.previous else q.period
+    base = turn.services.settings.own_base_url
+    return render_text(
+        "kpi_answer",
+        subject=subject.name,
+        period_name=label("kpi_period", period_key),
+        measure_name=label("kpi_measure", q.measure),
+        value=value,
+        kind=kind,
+        first=first.isoformat(),
+        last=last.isoformat(),
+        tasks=figures["tasks"],
+        completed=figures["completed"],
+        link=f"{base}/console/kpi?{query}",
+    )
+
+
 # ---------------------------------------------------------------------------- control
 
 
@@ -433,4 +495,56 @@ async def _order(turn: Turn, order: TaskOrder) -> str:
         action_name=label("action", transition),
         state_name=label("state", task.state),
         holder_name=task.assignee.name if task.assignee else "",
+    )
+
+
+async def _notice(turn: Turn, normalized: str) -> str | None:
+    """通知3号楼全体住户明天9点到12点停水 -> a notice to those residents (issue 7), or None."""
+    assert turn.staff is not None
+    scope = await _scope(turn.staff)
+    named = [c for c in scope if normalize(c.name) in normalized]
+    for community in named:
+        normalized = normalized.replace(normalize(community.name), "", 1)
+    order = parse_notice(normalized)
+    if order is None:
+        return None
+    if not order.body:
+        return render_text("notice_refused", reason=label("poll", "empty_body"), detail="")
+    candidates = named or scope
+    if len(candidates) > 1 and order.building:
+        rows = await Building.filter(
+            community_id__in=[c.id for c in candidates], name=order.building
+        ).values("community_id")
+        candidates = [c for c in candidates if c.id in {r["community_id"] for r in rows}]
+    if len(candidates) != 1:
+        items = [c.name for c in (candidates or scope)]
+        return render_text("notice_ask_community", items=items, example=items[0] if items else "")
+    community = candidates[0]
+    try:
+        audience = await resolve_audience(
+            community.id,
+            buildings=[order.building] if order.building and not order.unit else [],
+            units=[f"{order.building}-{order.unit}"] if order.unit else [],
+            relations=[order.relation] if order.relation else [],
+        )
+        notice = await create_notice(
+            community,
+            order.kind,
+            order.body,
+            audience,
+            now=turn.now,
+            created_by=turn.staff,
+            source="chat",
+        )
+    except NoticeRefused as refused:
+        return render_text(
+            "notice_refused", reason=label("poll", refused.code), detail=refused.detail
+        )
+    return render_text(
+        "notice_created",
+        title=notice.title,
+        community_name=community.name,
+        target=order.target,
+        recipients=await audience_query(audience).count(),
+        notice_id=notice.id,
     )

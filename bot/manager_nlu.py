@@ -222,3 +222,106 @@ def parse_task_order(text: str) -> TaskOrder | None:
         if core.startswith(word):
             return TaskOrder(command, ref, core[len(word) :].strip(",:"))
     return None
+
+
+@dataclass(frozen=True)
+class NoticeOrder:
+    """通知3号楼全体住户明天9点到12点停水 -> building 3, everyone, water outage, the words."""
+
+    kind: str
+    building: str  # "" = the whole estate
+    unit: str
+    relation: str  # "" = every resident, else owner or tenant
+    body: str
+    target: str  # the words naming the audience, echoed in the reply
+
+
+@cache
+def _notice_words() -> dict[str, Any]:
+    c = lexicon.load("comms")
+    buildings = "|".join(re.escape(s) for s in _longest_first(c["building_suffixes"]))
+    units = "|".join(re.escape(s) for s in _longest_first(c["unit_suffixes"]))
+    return {
+        "verbs": _longest_first(c["notice_verbs"]),
+        "whole": _longest_first(c["whole_estate"]),
+        "audience": {str(k): str(v or "") for k, v in c["audience_words"].items()},
+        "audience_order": _longest_first(c["audience_words"]),
+        "kinds": [(str(k), [str(w) for w in ws]) for k, ws in c["notice_kinds"].items()],
+        "default_kind": str(c["default_kind"]),
+        "place_re": re.compile(rf"([0-9a-z]{{1,4}})(?:{buildings})(?:([0-9]{{1,3}})(?:{units}))?"),
+    }
+
+
+def parse_notice(text: str) -> NoticeOrder | None:
+    """A notice to residents ("通知" + a place + 住户/业主/租户 + what), or None.
+
+    The people word is what tells it from an instruction to a department (通知工程部...). A
+    community name in the text is the caller's to find and cut out first.
+    """
+    w = _notice_words()
+    body = _strip_start(text, _words().openers)
+    verb = next((v for v in w["verbs"] if body.startswith(v)), None)
+    if verb is None:
+        return None
+    rest = body[len(verb) :].lstrip(",:")
+    place = w["place_re"].match(rest)
+    building = unit = ""
+    if place is not None:
+        building, unit = place.group(1).upper(), place.group(2) or ""
+        rest = rest[place.end() :]
+    else:
+        rest = _strip_start(rest, w["whole"])
+    who = next((a for a in w["audience_order"] if rest.startswith(a)), None)
+    if who is None:
+        return None
+    target = body[len(verb) : len(body) - len(rest) + len(who)].strip(",:")
+    said = rest[len(who) :].strip(",:")
+    if not said:
+        return NoticeOrder(w["default_kind"], building, unit, w["audience"][who], "", target)
+    kind = next((k for k, words in w["kinds"] if any(x in said for x in words)), None)
+    return NoticeOrder(kind or w["default_kind"], building, unit, w["audience"][who], said, target)
+
+
+@dataclass(frozen=True)
+class KpiQuestion:
+    """本月工程部及时率 / 我的完成率 / 上周客服部满意度 (docs/kpi.md, "In chat")."""
+
+    measure: str  # a server.domain.kpi.Kpis field
+    period: str  # day, week, month or year
+    previous: bool  # 上周, 上月, ...: the period before the current one
+    department_id: int | None
+    mine: bool
+
+
+@cache
+def _kpi_words() -> dict[str, Any]:
+    m = lexicon.load("manager")
+
+    def pairs(section: str) -> list[tuple[str, str]]:
+        found = [(str(w), str(k)) for k, words in m[section].items() for w in words]
+        return sorted(found, key=lambda wk: (-len(wk[0]), wk[0]))
+
+    return {
+        "measures": pairs("kpi_measures"),
+        "periods": pairs("kpi_periods"),
+        "previous": pairs("kpi_previous_periods"),
+        "mine": _longest_first(m["kpi_mine"]),
+    }
+
+
+def parse_kpi_question(text: str, aliases: dict[str, int]) -> KpiQuestion | None:
+    """A question about a KPI, or None when no measure is named. Default period: this month."""
+    w = _kpi_words()
+    measure = next((k for word, k in w["measures"] if word in text), None)
+    if measure is None:
+        return None
+    previous = next((k for word, k in w["previous"] if word in text), None)
+    current = next((k for word, k in w["periods"] if word in text), None)
+    found = find_department(text, aliases)
+    return KpiQuestion(
+        measure=measure,
+        period=previous or current or "month",
+        previous=previous is not None,
+        department_id=found[0] if found else None,
+        mine=found is None and _has(text, w["mine"]),
+    )

@@ -1,11 +1,13 @@
-"""What a bound resident can ask in one message: 我的报修, T1042 进度, 取消报修, 催单, rating."""
+"""What a bound resident can ask in one message: 我的报修, T1042 进度, 取消报修, 催单, rating,
+我家欠费多少."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.context import Turn
+from bot.context import Turn, room_address, rooms_of
 from bot.nlu import parse_score
+from server.actions import fees as fee_actions
 from server.actions.tasks import (
     Actor,
     Move,
@@ -19,16 +21,19 @@ from server.db.tasks import Task, TaskEvent
 from templates_msg import label, render_text
 
 OPEN_STATES = ("submitted", "assigned", "accepted", "on_site", "reopened")
-CANCELLABLE_STATES = ("submitted", "assigned", "accepted")  # config/processes/repair.yaml
+# config/processes/repair.yaml
+CANCELLABLE_STATES = ("submitted", "assigned", "accepted", "held_for_payment")
 LIST_LIMIT = 5
 # One urge per task per half hour reaches the handler; more would only be noise on their phone.
 URGE_EVERY_S = 1800
 
 
 async def run(turn: Turn, intent: str, slots: dict[str, str], text: str) -> str:
-    """Answer a query_progress / cancel_task / urge_task / rate message."""
+    """Answer a query_progress / cancel_task / urge_task / rate / check_fees message."""
     if turn.resident is None:
         return render_text("bind_needed")
+    if intent == "check_fees":
+        return await fees(turn)
     ref = slots.get("task_ref")
     if intent == "query_progress":
         return await progress(turn, ref) if ref else await my_reports(turn)
@@ -169,3 +174,21 @@ async def rate(turn: Turn, slots: dict[str, str], text: str) -> str:
     except TaskRefused as refused:
         return _refused(ref, refused)
     return render_text("rate_done", ref=task.ref, score=score, closed=task.state == "closed")
+
+
+async def fees(turn: Turn) -> str:
+    """What each bound room still owes per item, what is overdue, and how to pay."""
+    rooms = await rooms_of(turn.resident)
+    today = fee_actions.local_date(turn.now, turn.tz)
+    summaries, owing, any_rows = [], False, False
+    for room in rooms:
+        statement = await fee_actions.statement(room, today)
+        any_rows = any_rows or bool(statement["rows"])
+        items = [b for b in statement["balances"] if b["outstanding"] != "0.00"]
+        owing = owing or bool(items)
+        summaries.append({"place": room_address(room, community=len(rooms) > 1), "lines": items})
+    if not any_rows:
+        return render_text("fee_summary_none")
+    return render_text(
+        "fee_summary", rooms=summaries, owing=owing, how_to_pay=render_text("how_to_pay")
+    )

@@ -12,9 +12,20 @@ from sanic.response import HTTPResponse
 from bot.webhook import bp as webhook_bp
 from server.adapters.emulators import EmulatorState, emulator_blueprint
 from server.api import auth, estate, health, notify, residents, simulator, tasks
+from server.api import changes as changes_api
+from server.api import exports as exports_api
+from server.api import facilities as facilities_api
+from server.api import fees as fees_api
+from server.api import households as households_api
+from server.api import insights as insights_api
+from server.api import kpi as kpi_api
+from server.api import notices as notices_api
+from server.api import polls as polls_api
 from server.api import processes as processes_api
+from server.api import reports as reports_api
 from server.api import sla as sla_api
 from server.api.errors import install_error_handler
+from server.console import routes as console
 from server.metrics import METRICS
 from server.services import Services
 from server.settings import Settings
@@ -37,8 +48,19 @@ def create_app(settings: Settings, services: Services | None = None) -> Sanic[An
     app.blueprint(tasks.bp)
     app.blueprint(processes_api.bp)
     app.blueprint(sla_api.bp)
+    app.blueprint(kpi_api.bp)
+    app.blueprint(reports_api.bp)
+    app.blueprint(console.bp)  # the web console (docs/console.md)
     app.blueprint(notify.bp)
     app.blueprint(residents.bp)
+    app.blueprint(facilities_api.bp)
+    app.blueprint(changes_api.bp)
+    app.blueprint(exports_api.bp)
+    app.blueprint(households_api.bp)
+    app.blueprint(fees_api.bp)
+    app.blueprint(notices_api.bp)
+    app.blueprint(polls_api.bp)
+    app.blueprint(insights_api.bp)
     if settings.wechat_emulated or settings.sms_emulated:
         # The built-in emulators stand in for whatever is left unset (CONTRACT.md, make run).
         state = EmulatorState(

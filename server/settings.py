@@ -6,8 +6,11 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from server.domain.fees import HoldPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -34,6 +37,8 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "WUYE_SECRET_KEY": ("app", "secret_key"),
     "WUYE_MEDIA_DIR": ("app", "media_dir"),
     "SMS_RECEIPT_TOKEN": ("notify", "sms_receipt_token"),
+    "PAYMENT_NOTIFY_SECRET": ("fees", "payment_notify_secret"),
+    "WUYE_EXPORT_DIR": ("governance", "export_dir"),
     "BOT_MESSAGES_PER_MINUTE": ("wechat", "messages_per_minute"),
 }
 
@@ -55,6 +60,32 @@ class NotifySettings:
     relay_concurrency: int = 4
     lease_s: float = 60.0
     fanout_batch: int = 1000
+
+
+@dataclass(frozen=True)
+class GovernanceSettings:
+    """Data governance ([governance] in config/default.toml, docs/governance.md)."""
+
+    export_dir: Path = Path("data/exports")
+    export_ttl_s: int = 72 * 3600
+    audit_retention_days: int = 1095
+    download_log_retention_days: int = 1095
+    retention_interval_s: float = 3600.0
+    # subject (facility kind or resident_data; "*" = any other) -> department code that approves
+    owners: dict[str, str] = field(default_factory=dict)
+    # subject -> department codes told when a change takes effect (the owner always is)
+    subscribers: dict[str, list[str]] = field(default_factory=dict)
+    # export dataset -> department code that approves it
+    export_owners: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeeSettings:
+    """The fee ledger's knobs ([fees] and [fees.hold] in config/default.toml, docs/fees.md)."""
+
+    payment_notify_secret: str = ""
+    payment_notify_max_skew_s: int = 300
+    hold: HoldPolicy = field(default_factory=lambda: HoldPolicy(frozenset()))
 
 
 @dataclass(frozen=True)
@@ -92,6 +123,8 @@ class Settings:
     miniapp_templates: dict[str, str] = field(default_factory=dict)
     wechat_subscribe_templates: dict[str, str] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    fees: FeeSettings = field(default_factory=FeeSettings)
+    governance: GovernanceSettings = field(default_factory=GovernanceSettings)
 
     @property
     def own_base_url(self) -> str:
@@ -181,6 +214,8 @@ def load_settings(env: dict[str, str] | None = None, config_dir: Path = CONFIG_D
         miniapp_templates=dict(raw.get("miniapp", {}).get("templates", {})),
         wechat_subscribe_templates=dict(raw["wechat"].get("subscribe_templates", {})),
         notify=_notify_settings(raw.get("notify", {})),
+        fees=_fee_settings(raw.get("fees", {})),
+        governance=_governance_settings(raw.get("governance", {}), path),
     )
 
 
@@ -207,6 +242,39 @@ def _notify_settings(raw: dict[str, Any]) -> NotifySettings:
         relay_concurrency=number("relay_concurrency", default.relay_concurrency),
         lease_s=number("lease_s", default.lease_s),
         fanout_batch=number("fanout_batch", default.fanout_batch),
+    )
+
+
+def _governance_settings(raw: dict[str, Any], path: Any) -> GovernanceSettings:
+    """[governance]: where exports go, how long things are kept, who owns and hears of changes."""
+    default = GovernanceSettings()
+    return GovernanceSettings(
+        export_dir=path(str(raw.get("export_dir") or default.export_dir)),
+        export_ttl_s=int(raw.get("export_ttl_s", default.export_ttl_s)),
+        audit_retention_days=int(raw.get("audit_retention_days", default.audit_retention_days)),
+        download_log_retention_days=int(
+            raw.get("download_log_retention_days", default.download_log_retention_days)
+        ),
+        retention_interval_s=float(raw.get("retention_interval_s", default.retention_interval_s)),
+        owners={str(k): str(v) for k, v in raw.get("owners", {}).items()},
+        subscribers={str(k): [str(d) for d in v] for k, v in raw.get("subscribers", {}).items()},
+        export_owners={str(k): str(v) for k, v in raw.get("export_owners", {}).items()},
+    )
+
+
+def _fee_settings(raw: dict[str, Any]) -> FeeSettings:
+    """[fees]: the payment-notification secret and window, [fees.hold]: the arrears hold."""
+    hold = raw.get("hold", {})
+    default = HoldPolicy(frozenset())
+    return FeeSettings(
+        payment_notify_secret=str(raw.get("payment_notify_secret", "")),
+        payment_notify_max_skew_s=int(raw.get("payment_notify_max_skew_s", 300)),
+        hold=HoldPolicy(
+            chargeable_categories=frozenset(hold.get("chargeable_categories", [])),
+            items=frozenset(hold.get("items", sorted(default.items))),
+            overdue_months=int(hold.get("overdue_months", default.overdue_months)),
+            overdue_amount=Decimal(str(hold.get("overdue_amount", default.overdue_amount))),
+        ),
     )
 
 

@@ -28,6 +28,11 @@ const ENDPOINTS = {
   rework: { method: 'POST', path: '/api/v1/tasks/{ref}/rework', body: ['reason'] },
   uploadPhoto: { method: 'POST', path: '/api/v1/tasks/{ref}/photos', file: 'file' },
   photo: { method: 'GET', path: '/api/v1/photos/{photo_id}', download: true },
+  roomFees: { method: 'GET', path: '/api/v1/rooms/{room_id}/fees' },
+  myNotices: { method: 'GET', path: '/api/v1/me/notices' },
+  myPolls: { method: 'GET', path: '/api/v1/me/polls' },
+  getPoll: { method: 'GET', path: '/api/v1/polls/{poll_id}' },
+  answerPoll: { method: 'PUT', path: '/api/v1/polls/{poll_id}/answers', body: ['answers'] },
   // wx.requestSubscribeMessage's answer as it comes: {errMsg, <template id>: 'accept' | ...}
   reportSubscriptions: { method: 'POST', path: '/api/v1/notify/subscriptions', body: ['errMsg'], open: true },
 }

@@ -6,8 +6,10 @@ batch per transaction (cursor = last resident id), and send those like any other
 per-recipient idempotency key (broadcast:<id>:resident:<id>) makes a batch written twice (a
 relay killed after its insert, before its cursor moved) harmless.
 
-Targeting here is minimal (communities, relations); notices and polls (issue 7) extend
-`audience` and resolve it in `audience_query`.
+The audience (a JSON object on the Broadcast) is: `community_ids` (the scope), then places and
+people within it: `building_ids`, `unit_ids`, `room_ids` and `phones` (a resident matching any of
+them is in; none given = the whole scope), then `relations` (owner, family, tenant). Notices and
+polls resolve addresses to room ids before they get here (server/actions/notices.py).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ async def create_broadcast(
     community_ids: list[int] | None = None,
     relations: list[str] | None = None,
     urgent: bool = False,
+    audience: dict[str, Any] | None = None,
 ) -> Broadcast:
     """Queue one message for every resident of the audience: one row, whatever the audience size.
 
@@ -57,9 +60,11 @@ async def create_broadcast(
     through quiet hours (outage, safety and emergency notices).
     """
     render_message(kind, values)  # an undefined variable fails the request, not 10,000 sends
+    # `audience`: a whole audience built by notices or polls (AUDIENCE_KEYS)
+    audience = {k: v for k, v in (audience or {}).items() if k in AUDIENCE_KEYS and v}
+    relations = relations or audience.get("relations")
     if relations and not set(relations) <= RELATIONS:
         raise BroadcastRefused("bad_relation")
-    audience: dict[str, Any] = {}
     if community_ids is not None:
         audience["community_ids"] = sorted(set(community_ids))
     if relations:
@@ -77,6 +82,15 @@ async def create_broadcast(
     return broadcast
 
 
+AUDIENCE_KEYS = ("community_ids", "building_ids", "unit_ids", "room_ids", "phones", "relations")
+_PLACES = {
+    "building_ids": "bindings__room__unit__building_id__in",
+    "unit_ids": "bindings__room__unit_id__in",
+    "room_ids": "bindings__room_id__in",
+    "phones": "phone__in",
+}
+
+
 def audience_query(audience: dict[str, Any]) -> QuerySet[Resident]:
     """Residents a broadcast reaches (no fee filter: notices reach households in arrears too)."""
     residents = Resident.all()
@@ -84,6 +98,9 @@ def audience_query(audience: dict[str, Any]) -> QuerySet[Resident]:
         residents = residents.filter(
             bindings__room__community_id__in=audience["community_ids"] or [0]
         )
+    places = [Q(**{lookup: audience[key]}) for key, lookup in _PLACES.items() if audience.get(key)]
+    if places:
+        residents = residents.filter(Q(*places, join_type="OR"))
     if audience.get("relations"):
         residents = residents.filter(bindings__relation__in=audience["relations"])
     # A resident bound to two rooms of the audience is one recipient.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,9 @@ from tortoise.transactions import in_transaction
 
 from server.db.estate import Building, Community, Device, Room, Unit
 from server.db.fees import FeeRow
+from server.db.governance import Facility, FacilityVersion
 from server.db.people import Department, Resident, RoomBinding, Staff, Vehicle
+from server.domain.changes import FACILITY_COLUMNS, SNAPSHOT_KEYS, parse_facility_row, snapshot
 from server.domain.privacy import mask_phone
 from server.domain.roster import (
     IMPORT_ORDER,
@@ -42,6 +45,10 @@ from server.domain.roster import (
 )
 
 logger = logging.getLogger(__name__)
+
+# facilities.csv (issue 9) comes last: it refers to communities only.
+FILE_COLUMNS: dict[str, tuple[str, ...]] = {**ROSTER_COLUMNS, "facilities.csv": FACILITY_COLUMNS}
+FILE_ORDER: tuple[str, ...] = (*IMPORT_ORDER, "facilities.csv")
 
 OUTCOMES = ("created", "updated", "unchanged", "rejected")
 M = TypeVar("M", bound=Model)
@@ -75,13 +82,13 @@ async def import_roster(directory: Path) -> ImportReport:
         raise FileNotFoundError(f"roster directory not found: {directory}")
     report = ImportReport()
     for path in sorted(directory.glob("*.csv")):
-        if path.name not in ROSTER_COLUMNS:
+        if path.name not in FILE_COLUMNS:
             # A misspelt file name would otherwise be ignored without a word.
             report.problems.append(
                 f"{path.name}:1: unknown roster file, not loaded "
-                f"(expected one of {', '.join(IMPORT_ORDER)})"
+                f"(expected one of {', '.join(FILE_ORDER)})"
             )
-    for name in IMPORT_ORDER:
+    for name in FILE_ORDER:
         path = directory / name
         if path.is_file():
             await _import_file(path, report)
@@ -128,7 +135,7 @@ async def _import_file(path: Path, report: ImportReport) -> None:
         report.problems.append(f"{file}:{line}: not UTF-8 text; file skipped")
         counts["rejected"] = sum(1 for chunk in data.splitlines()[1:] if chunk.strip())
         return
-    table = parse_csv_text(text, ROSTER_COLUMNS[file])
+    table = parse_csv_text(text, FILE_COLUMNS[file])
     if table.problem:
         report.problems.append(f"{file}:{table.problem_line}: {table.problem}")
         counts["rejected"] = table.row_count
@@ -731,6 +738,65 @@ async def _plan_devices(rows: list[CsvRow], run: _Run) -> list[_Step]:
     return steps
 
 
+# ---------------------------------------------------------------------------------------------
+# facilities.csv
+
+
+async def _plan_facilities(rows: list[CsvRow], run: _Run) -> list[_Step]:
+    """Upsert by community and code; every create or change is a new FacilityVersion."""
+    community_ids = await _community_ids()
+    existing = {(f.community_id, f.code): f for f in await Facility.all()}
+    seen = _Seen("community and code")
+    now = datetime.now(UTC)
+    steps = []
+    for row in rows:
+        try:
+            values = parse_facility_row(row.values)
+        except RowError as exc:
+            run.reject(row.line, str(exc))
+            continue
+        community_id = community_ids.get(values.pop("community"))
+        if community_id is None:
+            run.reject(row.line, f"unknown community '{row.values.get('community', '').strip()}'")
+            continue
+        if dup := seen.duplicate((community_id, values["code"]), row.line):
+            run.reject(row.line, dup)
+            continue
+        current = existing.get((community_id, values["code"]))
+        if current is None:
+            steps.append(
+                _Step(row.line, "created", [partial(_create_facility, community_id, values, now)])
+            )
+            continue
+        changes = _changes(current, {k: v for k, v in values.items() if k != "code"})
+        if changes:
+            steps.append(
+                _Step(row.line, "updated", [partial(_change_facility, current, changes, now)])
+            )
+        else:
+            steps.append(_Step(row.line, "unchanged"))
+    return steps
+
+
+async def _create_facility(community_id: int, values: dict[str, Any], now: datetime) -> None:
+    facility = await Facility.create(community_id=community_id, updated_at=now, **values)
+    await _facility_version(facility, now)
+
+
+async def _change_facility(facility: Facility, changes: dict[str, Any], now: datetime) -> None:
+    await _update(facility, {**changes, "version": facility.version + 1, "updated_at": now})
+    await _facility_version(facility, now)
+
+
+async def _facility_version(facility: Facility, now: datetime) -> None:
+    await FacilityVersion.create(
+        facility_id=facility.id,
+        version=facility.version,
+        snapshot=snapshot({k: getattr(facility, k) for k in SNAPSHOT_KEYS}),
+        at=now,
+    )
+
+
 _PLANNERS: dict[str, Planner] = {
     "communities.csv": _plan_communities,
     "departments.csv": _plan_departments,
@@ -739,4 +805,5 @@ _PLANNERS: dict[str, Planner] = {
     "staff.csv": _plan_staff,
     "fees.csv": _plan_fees,
     "devices.csv": _plan_devices,
+    "facilities.csv": _plan_facilities,
 }

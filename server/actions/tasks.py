@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from server.actions import fees as fee_actions
 from server.actions.clocks import enter_state, set_deadline
+from server.actions.kpi import refresh_facts
 from server.actions.notify import Recipient, enqueue
 from server.db.estate import Community, Room
 from server.db.people import Department, Resident, Staff
@@ -244,12 +246,41 @@ async def create_task(
         await enter_state(task, defn, "", defn.initial, now, tz)
         if deadline is not None and defn.deadline_clock:
             await set_deadline(task, defn, defn.deadline_clock, deadline, tz)
-        if department is not None:
-            await _send_to_department(task, defn, department, now, tz)
-        elif _may(defn, defn.initial, "assign"):
-            await _route(task, defn, now, tz)
+        if not await _held_for_payment(task, defn, now, tz):
+            await _dispatch(task, defn, department, now, tz)
         await _hold(task, defn, defn.initial)
+        await refresh_facts(task, defn, tz)  # KPI facts even when nobody could be assigned
     return task
+
+
+async def _dispatch(
+    task: Task, defn: ProcessDefinition, department: Department | None, now: datetime, tz: ZoneInfo
+) -> None:
+    """A new (or released) task goes to the named department, else where routing sends it."""
+    if department is not None:
+        await _send_to_department(task, defn, department, now, tz)
+    elif _may(defn, task.state, "assign"):
+        await _route(task, defn, now, tz)
+
+
+async def _held_for_payment(
+    task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInfo
+) -> bool:
+    """Issue 6: a chargeable in-home service of a household past the arrears thresholds waits
+    for payment (state held_for_payment, clocks paused); the resident and billing are told.
+    Never shared facilities, safety work or urgent tasks (server.domain.fees.hold_decision)."""
+    if not _may(defn, task.state, "hold"):
+        return False
+    arrears = await fee_actions.hold_for(task, now, tz)
+    if arrears is None:
+        return False
+    overdue = fee_actions.money(arrears.overdue_amount)
+    note = f"overdue {overdue} for {arrears.overdue_months} months"
+    await _apply(task, defn, "hold", SYSTEM, Move(note=note), now, tz)
+    event = await TaskEvent.filter(task_id=task.id).order_by("-id").first()
+    assert event is not None
+    await fee_actions.tell_hold(task, arrears, await message_values(task, tz), event.id, now)
+    return True
 
 
 def _may(defn: ProcessDefinition, state: str, transition: str) -> bool:
@@ -629,8 +660,13 @@ async def _apply(
     if before != after:
         await enter_state(task, defn, before, after, now, tz)
         await _hold(task, defn, after)
+    await refresh_facts(task, defn, tz)  # the KPI fact row, in this same transaction
     if effects:
         await _effects(task, defn, decision.effects, name, actor, now, tz, previous_assignee, move)
+    if before == fee_actions.HELD_STATE and after == defn.initial:
+        # paid, or a manager's override: on to a department as if it had just been reported
+        department = await Department.get_or_none(id=task.department_id or 0)
+        await _dispatch(task, defn, department, now, tz)
     if name == "rework" and previous_assignee and _may(defn, after, "assign"):
         await _apply(
             task,
@@ -814,6 +850,8 @@ EFFECT_MESSAGES.update(
         ("complete", "notify_creator"): ("task_update", _creator),
         ("complete", "notify_department"): ("task_update", _department_leads),
         ("cancel", "notify_contractor"): ("task_cancelled", _contractor_leads),
+        ("resume", "notify_reporter"): ("task_resumed", _reporter),  # issue 6: paid
+        ("override", "notify_reporter"): ("task_resumed", _reporter),
         ("department_opinion", "notify_party"): ("opinion_requested", _assignee),
         ("renegotiate", "notify_party"): ("opinion_requested", _assignee),
         ("escalate", "notify_party"): ("opinion_requested", _assignee),

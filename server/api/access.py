@@ -102,6 +102,8 @@ def endpoint(
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
             if any(isinstance(v, int) and not 0 <= v <= MAX_ID for v in kwargs.values()):
                 raise ApiError(404, "not_found", "no such id")  # beyond any database id
+            if _has_nul([kwargs, request.args]):
+                raise ApiError(400, "bad_request", "text may not contain NUL characters")
             if allow != PUBLIC:
                 principal = await authenticate(request)
                 if roles is not None and principal.role not in roles:
@@ -143,6 +145,17 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+def _has_nul(value: Any) -> bool:
+    """A NUL character anywhere: PostgreSQL text cannot store it (SQLite would, silently)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def check_body(request: Request, schema: dict[str, Any]) -> dict[str, Any]:
     """Validate a JSON body against a small JSON-schema subset; 400 with the field named."""
     try:
@@ -153,6 +166,8 @@ def check_body(request: Request, schema: dict[str, Any]) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise ApiError(400, "bad_body", "the body must be a JSON object")
+    if _has_nul(data):
+        raise ApiError(400, "bad_body", "text may not contain NUL characters")
     props: dict[str, Any] = schema.get("properties", {})
     for name in schema.get("required", []):
         if data.get(name) in (None, ""):

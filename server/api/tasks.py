@@ -459,6 +459,14 @@ _transition_route(
     WORKERS,
     lambda b: Move(reason=b["reason"]),
 )
+_transition_route(
+    "override-hold",
+    "override",
+    "Let a task held for payment go ahead without payment, with a reason (docs/fees.md)",
+    {"type": "object", "required": ["reason"], "properties": {"reason": REASON}},
+    frozenset({"manager", "lead"}),
+    lambda b: Move(reason=b["reason"]),
+)
 
 
 TRANSFER_BODY = {

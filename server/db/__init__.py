@@ -18,6 +18,9 @@ MODEL_MODULES = [
     "server.db.tasks",
     "server.db.outbox",
     "server.db.access",
+    "server.db.reporting",
+    "server.db.governance",
+    "server.db.comms",
 ]
 
 

@@ -33,11 +33,13 @@ async def heartbeat(services: Services, stop: asyncio.Event) -> None:
 
 
 def registered_loops() -> list[Loop]:
+    from server.workers.comms import comms_loop
     from server.workers.gateway_sync import gateway_sync_loop
     from server.workers.outbox import outbox_loop
+    from server.workers.retention import retention_loop
     from server.workers.timers import timer_loop
 
-    return [heartbeat, outbox_loop, timer_loop, gateway_sync_loop]
+    return [heartbeat, outbox_loop, timer_loop, gateway_sync_loop, comms_loop, retention_loop]
 
 
 async def run_loops(services: Services, stop: asyncio.Event) -> None:

@@ -123,9 +123,10 @@ async def test_broker_restart_gateway_reconnects_and_resyncs(
             assert (await gate.see_plate(PLATE))["allow"]  # decided locally, event buffered
             await asyncio.to_thread(server_broker.start)
 
-            await eventually(lambda: gateway.upstream_ready.is_set(), timeout=10)
-            await eventually(lambda: worker.ready.is_set(), timeout=10)
-            await eventually(lambda: gateway.buffered_events() == 0, timeout=10)
+            # generous guards against a hang: a dead link's clean-up takes seconds under load
+            await eventually(lambda: gateway.upstream_ready.is_set(), timeout=30)
+            await eventually(lambda: worker.ready.is_set(), timeout=30)
+            await eventually(lambda: gateway.buffered_events() == 0, timeout=30)
             # the restarted broker has the policy again for a gateway that starts now
             async with client(uplink, client_id="late-gateway") as late:
                 await late.subscribe(sync_topics.policy("alpha"), qos=1)

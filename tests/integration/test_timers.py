@@ -252,7 +252,7 @@ def held_repair(monkeypatch):  # type: ignore[no-untyped-def]
     raw["transitions"] = [
         *raw["transitions"],
         {
-            "name": "hold",
+            "name": "set_aside",
             "from": ["assigned", "accepted"],
             "to": "held",
             "actors": ["lead", "manager"],
@@ -271,7 +271,7 @@ async def move(task: Task, estate, name: str, when: str) -> None:
 async def test_held_task_does_not_breach(services, held_repair):
     estate = await seed_estate()
     task = await new_task(estate)
-    await move(task, estate, "hold", "2026-03-02 10:00")
+    await move(task, estate, "set_aside", "2026-03-02 10:00")
     await run_all(services, at("2026-03-05 09:00"))
     assert await TaskEvent.filter(task_id=task.id, action__startswith="sla_").count() == 0
     task = await Task.get(id=task.id)
@@ -281,7 +281,7 @@ async def test_held_task_does_not_breach(services, held_repair):
 async def test_resume_moves_every_deadline_by_the_pause(services, held_repair):
     estate = await seed_estate()
     task = await new_task(estate)
-    await move(task, estate, "hold", "2026-03-02 10:00")
+    await move(task, estate, "set_aside", "2026-03-02 10:00")
     await move(task, estate, "unhold", "2026-03-03 10:00")  # one working day held
     task = await Task.get(id=task.id)
     assert task.respond_by == at("2026-03-03 11:00")  # was Monday 11:00
@@ -301,7 +301,7 @@ async def test_fired_levels_stay_fired_after_a_pause(services, held_repair):
     estate = await seed_estate()
     task = await new_task(estate)
     await run_all(services, at("2026-03-02 11:01"))  # respond warned 10:55, breached 11:00
-    await move(task, estate, "hold", "2026-03-02 11:30")
+    await move(task, estate, "set_aside", "2026-03-02 11:30")
     await move(task, estate, "unhold", "2026-03-03 11:30")
     escalate = await Timer.get(task_id=task.id, name="respond.escalate2")
     assert escalate.due_at == at("2026-03-03 12:00")  # 0.5 h before the hold, 0.5 h after
@@ -314,7 +314,7 @@ async def test_fired_levels_stay_fired_after_a_pause(services, held_repair):
 async def test_escalation_after_a_pause_waits_for_the_held_time(services, held_repair):
     estate = await seed_estate()
     task = await new_task(estate)
-    await move(task, estate, "hold", "2026-03-02 09:30")
+    await move(task, estate, "set_aside", "2026-03-02 09:30")
     await move(task, estate, "unhold", "2026-03-02 14:00")
     timers = {t.name: t.due_at for t in await Timer.filter(task_id=task.id, cancelled=False)}
     # respond: 0.5 h ran before the hold, 1.5 h from 14:00; the lead 1 working hour later

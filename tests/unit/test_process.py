@@ -53,10 +53,14 @@ EXPECTED = {
     "close_unrated": ({"completed"}, "closed", {"system"}),
     "rework": ({"completed"}, "reopened", {"manager", "lead"}),
     "cancel": (
-        {"submitted", "assigned", "accepted", "returned"},
+        {"submitted", "assigned", "accepted", "returned", "held_for_payment"},
         "cancelled",
         {"reporter", "customer_service", "manager", "lead"},
     ),
+    # issue 6: the lawful arrears hold (docs/fees.md)
+    "hold": ({"submitted"}, "held_for_payment", {"system"}),
+    "resume": ({"held_for_payment"}, "submitted", {"system"}),
+    "override": ({"held_for_payment"}, "submitted", {"manager", "lead"}),
     "urge": (OPEN, None, {"reporter", "customer_service", "manager", "lead"}),
     "instruct": (OPEN | {"completed"}, None, {"manager", "lead"}),
 }
@@ -112,7 +116,7 @@ def test_repair_has_the_article_states():
     defn = load_process_file(REPAIR_YAML)
     assert set(defn.states) == {
         "submitted", "assigned", "accepted", "on_site", "completed", "closed", "cancelled",
-        "reopened", "returned",
+        "reopened", "returned", "held_for_payment",
     }  # fmt: skip
     assert defn.final_states == {"closed", "cancelled"}
 
@@ -137,6 +141,7 @@ def test_repair_guards_match_the_brief(repair: ProcessDefinition):
         "close_unrated": {"rating_window_over"},
         "rework": {"has_reason"},
         "instruct": {"has_note"},
+        "override": {"has_reason"},
     }
 
 
@@ -446,6 +451,7 @@ def test_urge_leaves_the_state_unchanged(repair: ProcessDefinition):
 def test_open_states_are_the_non_final_ones(repair: ProcessDefinition):
     assert open_states(repair) == {
         "submitted", "assigned", "accepted", "on_site", "completed", "reopened", "returned",
+        "held_for_payment",
     }  # fmt: skip
 
 

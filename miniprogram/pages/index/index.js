@@ -14,6 +14,9 @@ function entriesFor(user) {
     return [
       { title: '我要报修', url: '/pages/resident/report/report' },
       { title: '我的报修', url: '/pages/resident/repairs/repairs' },
+      { title: '社区通知', url: '/pages/resident/notices/notices' },
+      { title: '投票问卷', url: '/pages/resident/polls/polls' },
+      { title: '物业缴费', url: '/pages/resident/fees/fees' },
       { title: '我的房屋', url: '/pages/resident/bind/bind' },
     ]
   }

@@ -25,11 +25,11 @@ test('staff see their tasks, leads also their team', async () => {
   expect(wx.navigateTo).toHaveBeenCalledWith({ url: '/pages/staff/tasks/tasks?scope=mine' })
 })
 
-test('residents get report, my repairs and my rooms', async () => {
+test('residents get report, my repairs, notices, polls, fees and my rooms', async () => {
   signedInAs({ kind: 'resident', id: 5, name: '张伟', role: 'resident', phone: '138****1234' })
   const page = render(PAGE)
   await page.instance.onLoad()
-  expect(page.querySelectorAll('.entry').map((e) => e.dom.textContent)).toEqual(['我要报修', '我的报修', '我的房屋'])
+  expect(page.querySelectorAll('.entry').map((e) => e.dom.textContent)).toEqual(['我要报修', '我的报修', '社区通知', '投票问卷', '物业缴费', '我的房屋'])
   expect(page.querySelector('#phone-login')).toBeUndefined()
 })
 
@@ -59,5 +59,5 @@ test('coming back after binding shows the resident menu', async () => {
   await page.instance.onLoad()
   signedInAs({ kind: 'resident', id: 5, name: '张伟', role: 'resident', phone: '138****1234' }, 'resident-token')
   page.instance.onShow()
-  expect(page.querySelectorAll('.entry').map((e) => e.dom.textContent)).toEqual(['我要报修', '我的报修', '我的房屋'])
+  expect(page.querySelectorAll('.entry').map((e) => e.dom.textContent)).toEqual(['我要报修', '我的报修', '社区通知', '投票问卷', '物业缴费', '我的房屋'])
 })

@@ -33,3 +33,58 @@ function task(overrides = {}) {
 }
 
 module.exports = { STAFF, LEAD, RESIDENT, STATE_NAMES, event, task }
+
+// GET /api/v1/me/notices, /api/v1/me/polls, /api/v1/polls/{id}, /api/v1/rooms/{id}/fees
+function notice(overrides = {}) {
+  return {
+    id: 31, kind: 'water_outage', kind_name: '停水通知', title: '停水通知', summary: '明天9:00-12:00停水',
+    body: '明天9:00-12:00停水，请提前储水', urgent: true, sent_at: '2026-11-26T15:00:00+08:00', ...overrides,
+  }
+}
+
+const POLL_QUESTIONS = [
+  { kind: 'single', text: '是否同意加装电梯', options: ['同意', '不同意'] },
+  { kind: 'multiple', text: '希望增加的设施', options: ['充电桩', '健身器材', '快递柜'] },
+  { kind: 'rating', text: '对保洁的满意度', options: [] },
+  { kind: 'text', text: '其他建议', options: [] },
+]
+
+function poll(overrides = {}) {
+  return {
+    id: 12, community_id: 1, title: '加装电梯意见征集', questions: POLL_QUESTIONS, vote_per: 'household',
+    status: 'open', opens_at: '2026-11-20T09:00:00+08:00', closes_at: '2026-11-30T18:00:00+08:00',
+    owner_id: 3, answers: {}, invited: true, ...overrides,
+  }
+}
+
+function myPoll(overrides = {}) {
+  return {
+    id: 12, title: '加装电梯意见征集', status: 'open', opens_at: '2026-11-20T09:00:00+08:00',
+    closes_at: '2026-11-30T18:00:00+08:00', questions: 4, answered: false, accepting: true, ...overrides,
+  }
+}
+
+function room(overrides = {}) {
+  return {
+    room_id: 17, community: 'alpha', community_name: '翠苑小区', building: '5', unit: '2', room: '302',
+    address: '翠苑小区 5号楼2单元302', relation: 'owner', ...overrides,
+  }
+}
+
+function statement(overrides = {}) {
+  return {
+    room: 17, state: 'overdue_below_threshold', overdue_months: 1, credit: '0.00',
+    balances: [
+      { item: 'property_fee', item_name: '物业费', outstanding: '537.00', overdue: '268.50', oldest_overdue: '2026-10-31', open_periods: ['2026-10', '2026-11'] },
+      { item: 'parking_fee', item_name: '停车费', outstanding: '0.00', overdue: '0.00', oldest_overdue: null, open_periods: [] },
+    ],
+    rows: [
+      { period: '2026-10', item: 'property_fee', amount_due: '268.50', amount_paid: '0.00', due_date: '2026-10-31', overdue: true },
+      { period: '2026-10', item: 'parking_fee', amount_due: '300.00', amount_paid: '300.00', due_date: '2026-10-31', overdue: false },
+      { period: '2026-11', item: 'property_fee', amount_due: '268.50', amount_paid: '0.00', due_date: '2026-11-30', overdue: false },
+    ],
+    ...overrides,
+  }
+}
+
+Object.assign(module.exports, { notice, POLL_QUESTIONS, poll, myPoll, room, statement })

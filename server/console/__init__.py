@@ -1,0 +1,1 @@
+"""The web console: server-rendered pages for staff (docs/console.md)."""

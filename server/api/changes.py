@@ -14,10 +14,11 @@ from server.actions.changes import (
     get_change,
     submit_change,
 )
-from server.actions.photos import PhotoRefused, photo_path, store_photo
+from server.actions.photos import photo_path
 from server.api.access import ANY_STAFF, endpoint, principal_of
 from server.api.errors import ApiError
 from server.api.estate import scoped_community
+from server.api.tasks import uploaded_photo
 from server.db.governance import ChangeRequest, Facility
 from server.db.people import Staff
 from server.db.tasks import Photo
@@ -115,20 +116,7 @@ async def _scoped(request: Request, ref: str) -> ChangeRequest:
     summary="Upload a site photo for a change request (multipart field `file`, JPEG/PNG ≤ 10 MB)",
 )
 async def upload_change_photo(request: Request) -> HTTPResponse:
-    p = principal_of(request)
-    upload = request.files.get("file") if request.files else None
-    if upload is None:
-        raise ApiError(400, "missing_file", "send the photo as multipart field 'file'")
-    try:
-        photo = await store_photo(
-            upload.body,
-            media_dir=request.app.ctx.services.settings.media_dir,
-            uploaded_by_kind=p.kind,
-            uploaded_by_id=p.id,
-            now=_now(),
-        )
-    except PhotoRefused as exc:
-        raise ApiError(400, exc.code, label("photo", exc.code)) from None
+    photo = await uploaded_photo(request)
     return json({"id": photo.id, "sha256": photo.sha256, "size": photo.size}, status=201)
 
 

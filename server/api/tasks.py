@@ -56,6 +56,24 @@ async def actor_of(p: Principal) -> Actor:
     raise ApiError(403, "forbidden", label("refusal", "not_allowed"))
 
 
+async def uploaded_photo(request: Request) -> Photo:
+    """Store the multipart field `file` as the caller's photo (JPEG/PNG, 10 MB at most)."""
+    p = principal_of(request)
+    upload = request.files.get("file") if request.files else None
+    if upload is None:
+        raise ApiError(400, "missing_file", "send the photo as multipart field 'file'")
+    try:
+        return await store_photo(
+            upload.body,
+            media_dir=request.app.ctx.services.settings.media_dir,
+            uploaded_by_kind=p.kind,
+            uploaded_by_id=p.id,
+            now=_now(),
+        )
+    except PhotoRefused as exc:
+        raise refused(exc) from None
+
+
 def refused(exc: TaskRefused | PhotoRefused) -> ApiError:
     """A rule said no: 409 for state rules, 404 for unknown tasks, 400 for bad input."""
     group = "photo" if isinstance(exc, PhotoRefused) else "refusal"
@@ -529,20 +547,7 @@ async def task_opinion(request: Request, ref: str) -> HTTPResponse:
 )
 async def upload_photo(request: Request, ref: str) -> HTTPResponse:
     task = await scoped_task(request, ref)
-    p = principal_of(request)
-    upload = request.files.get("file") if request.files else None
-    if upload is None:
-        raise ApiError(400, "missing_file", "send the photo as multipart field 'file'")
-    try:
-        photo = await store_photo(
-            upload.body,
-            media_dir=request.app.ctx.services.settings.media_dir,
-            uploaded_by_kind=p.kind,
-            uploaded_by_id=p.id,
-            now=_now(),
-        )
-    except PhotoRefused as exc:
-        raise refused(exc) from None
+    photo = await uploaded_photo(request)
     photo.task_id = task.id
     await photo.save(update_fields=["task_id"])
     return json({"id": photo.id, "sha256": photo.sha256, "size": photo.size}, status=201)

@@ -663,6 +663,8 @@ async def _apply(
     await refresh_facts(task, defn, tz)  # the KPI fact row, in this same transaction
     if effects:
         await _effects(task, defn, decision.effects, name, actor, now, tz, previous_assignee, move)
+        if "request_callback" in decision.effects:  # present when the definition says so
+            await _open_callback(task, now, tz)
     if before == fee_actions.HELD_STATE and after == defn.initial:
         # paid, or a manager's override: on to a department as if it had just been reported
         department = await Department.get_or_none(id=task.department_id or 0)
@@ -678,6 +680,41 @@ async def _apply(
             tz,
             effects=False,
         )
+
+
+async def _open_callback(task: Task, now: datetime, tz: ZoneInfo) -> None:
+    """Nobody rated the work: customer service calls the resident back (article 3.2).
+
+    An instruction task in the same transaction, for the first customer-service person serving
+    the community (so one desk keeps a household's callbacks); its report is the call's outcome.
+    Without customer service there, the callback_needed message is all that happens.
+    """
+    desk = (
+        await Staff.filter(
+            Q(role="customer_service")
+            & (Q(all_communities=True) | Q(communities__id=task.community_id))
+        )
+        .order_by("id")
+        .first()
+    )
+    if desk is None:
+        return
+    values = await message_values(task, tz)
+    callback = await create_task(
+        community=await Community.get(id=task.community_id),
+        category=task.category,
+        source="callback",
+        now=now,
+        tz=tz,
+        kind="instruction",
+        room=await Room.get_or_none(id=task.room_id) if task.room_id else None,
+        place=task.place,
+        description=render_text("callback_task", ref=task.ref, place=values["place"]),
+        department=await Department.get(id=desk.department_id),
+    )
+    if callback.assignee_id is None:  # customer service has no lead: the desk takes it
+        defn, _ = await current_version("instruction")
+        await _apply(callback, defn, "assign", SYSTEM, Move(assignee_id=desk.id), now, tz)
 
 
 async def _check_assignee(task: Task, staff_id: int | None) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from wechatpy.messages import BaseMessage
 
-from bot import chat, receipts
+from bot import chat, dialogue, receipts
 from bot.protocol import event_name, scene_community_code
 from server.db.estate import Community
+from server.metrics import METRICS
 from templates_msg import render_text
+
+log = logging.getLogger("wuye.bot")
 
 Handler = Callable[[BaseMessage, Any], Awaitable[str | None]]
 
@@ -21,8 +25,31 @@ async def handle(message: BaseMessage, services: Any) -> str | None:
     if event is not None:
         on_event = EVENT_HANDLERS.get(event, no_reply)
         return await on_event(message, services)
+    count = await messages_this_minute(services, str(message.source))
+    limit = services.settings.messages_per_minute
+    if count > limit:
+        # A flood: recorded by the webhook (nothing lost), not answered; one polite word.
+        METRICS.inc("wuye_bot_rate_limited_total")
+        return render_text("slow_down") if count == limit + 1 else None
     on_message = MESSAGE_HANDLERS.get(str(message.type), on_unsupported)
     return await on_message(message, services)
+
+
+async def messages_this_minute(services: Any, openid: str) -> int:
+    """This sender's messages in the current minute (a Redis counter per openid and minute).
+
+    A Redis outage must not silence the bot: the count is then 0 and the message is answered.
+    """
+    minute = int(dialogue.clock().timestamp() // 60)
+    key = f"{services.settings.redis_prefix}rate:{openid}:{minute}"
+    try:
+        count = int(await services.redis.incr(key))
+        if count == 1:
+            await services.redis.expire(key, 120)
+    except Exception:
+        log.warning("rate limit unavailable for %s (Redis)", openid, exc_info=True)
+        return 0
+    return count
 
 
 async def on_text(message: BaseMessage, services: Any) -> str | None:

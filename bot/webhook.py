@@ -81,7 +81,7 @@ async def push(request: Request) -> HTTPResponse:
         code = "too_large" if bad.status == 413 else "bad_request"
         return error_response(bad.status, code, bad.reason)
 
-    work = asyncio.create_task(_record_and_answer(pushed.message, services, settings))
+    work = asyncio.create_task(_record_and_answer(pushed.message, services))
     left_s = settings.reply_budget_s - (time.monotonic() - started)
     done, _ = await asyncio.wait({work}, timeout=max(left_s, 0.0))
     if not done:
@@ -105,9 +105,7 @@ async def push(request: Request) -> HTTPResponse:
     return _reply(pushed, reply, settings)
 
 
-async def _record_and_answer(
-    message: Any, services: Any, settings: Settings
-) -> tuple[str, str | None]:
+async def _record_and_answer(message: Any, services: Any) -> tuple[str, str | None]:
     """Mark the push as seen (once), then answer it: (outcome for the metrics, reply)."""
     facts = protocol.describe(message)
     fresh = await record_inbound(
@@ -123,12 +121,6 @@ async def _record_and_answer(
     if not fresh:
         # A WeChat retry of a push we already have (or are still handling): say nothing twice.
         return "duplicate", None
-    if not facts.kind.startswith("event:"):
-        limit = settings.messages_per_minute
-        count = await _count_message(services, facts.openid)
-        if count > limit:
-            # Recorded above (nothing lost), not answered: a flood costs one Redis INCR each.
-            return "rate_limited", render_text("slow_down") if count == limit + 1 else ""
     reply = await _answer(message, services)
     return ("replied" if reply else "no_reply"), reply
 
@@ -144,23 +136,6 @@ def _reply(pushed: Any, reply: str | None, settings: Settings) -> HTTPResponse:
     if body == protocol.SUCCESS:
         return text(body)
     return text(body, content_type="application/xml; charset=utf-8")
-
-
-async def _count_message(services: Any, openid: str) -> int:
-    """This openid's messages in the current minute (a fixed window in Redis).
-
-    A Redis outage must not silence the bot: the count is then 0 and the message is answered.
-    """
-    key = f"{services.settings.redis_prefix}rate:{openid}:{int(wall_clock() // 60)}"
-    try:
-        pipe = services.redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count, _ = await pipe.execute()
-    except Exception:
-        log.warning("rate limit unavailable for %s (Redis)", openid, exc_info=True)
-        return 0
-    return int(count)
 
 
 async def _answer(message: Any, services: Any) -> str | None:

@@ -13,6 +13,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 TEXT_DIR = HERE / "text"
+PAGES_DIR = HERE / "pages"  # HTML pages: the web console (server/console) and the chat simulator
 TEMPLATE_FIELD_MAX = 20  # WeChat template rules since 2023-05: each value at most 20 characters
 SMS_PARAM_MAX = 20
 # Subscribe-message value limits by key type (mini-program "subscribeMessage.send" and the
@@ -46,10 +47,6 @@ _env = jinja2.Environment(
 def render_text(name: str, **values: Any) -> str:
     """Render text/<name>.j2; a missing variable is an error, never a blank in a user's message."""
     return _env.get_template(f"{name}.j2").render(**values).strip()
-
-
-def text_names() -> list[str]:
-    return sorted(p.stem for p in TEXT_DIR.glob("*.j2"))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise.functions import Max
-from tortoise.transactions import in_transaction
 
 from server.actions.notify import Recipient, outbox_values
 from server.calendars import calendar_book
@@ -311,16 +310,6 @@ async def schedule(task: Task, name: str, due_at: datetime) -> None:
 
 
 # ---------------------------------------------------------------------------- firing
-
-
-async def fire_timer(timer_id: int, *, now: datetime, tz: ZoneInfo) -> bool:
-    """Run one due timer exactly once in effect; False when it was already done or cancelled."""
-    async with in_transaction():
-        timer = await Timer.filter(id=timer_id).select_for_update().first()
-        if timer is None or timer.fired_at is not None or timer.cancelled:
-            return False
-        await fire_timers([timer], now=now, tz=tz)
-    return True
 
 
 async def fire_timers(timers: Sequence[Timer], *, now: datetime, tz: ZoneInfo) -> None:

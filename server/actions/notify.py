@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -672,7 +672,3 @@ def delivery_view(row: OutboxMessage, tz: ZoneInfo) -> dict[str, Any]:
         "sent_at": at(row.sent_at),
         "delivered_at": at(row.delivered_at),
     }
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -26,13 +26,14 @@ from server.db.estate import Community, Room
 from server.db.people import Resident, Staff
 from server.domain.privacy import mask_phone
 from server.settings import Settings
+from templates_msg import PAGES_DIR
 
 bp = Blueprint("simulator")
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "static" / "simulator.js"
 _pages = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    loader=jinja2.FileSystemLoader(PAGES_DIR),
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
 )

@@ -36,7 +36,7 @@ from server.db.tasks import Task, TaskClock, TaskEvent
 from server.domain import kpi
 from server.domain.kpi import PERIODS
 from server.domain.privacy import mask_phone
-from templates_msg import label
+from templates_msg import PAGES_DIR, label
 
 HERE = Path(__file__).resolve().parent
 bp = Blueprint("console", url_prefix="/console")
@@ -51,7 +51,7 @@ BOARD_LIMIT = 200
 HELD_STATE = "held_for_payment"
 
 _pages = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    loader=jinja2.FileSystemLoader(PAGES_DIR),
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
 )

@@ -22,7 +22,9 @@ from server.db.fees import FeeRow
 from server.db.governance import AuditLog, ExportDownload, ExportRequest, Facility
 from server.db.people import RoomBinding, Staff
 from server.db.tasks import Task
+from server.domain.changes import FACILITY_COLUMNS
 from server.domain.privacy import PERSONAL_FIELDS, mask_field
+from server.domain.roster import ROSTER_COLUMNS
 from server.settings import GovernanceSettings
 from templates_msg import label
 
@@ -42,29 +44,8 @@ DATASET_FIELDS: dict[str, tuple[str, ...]] = {
         "reporter_name",
         "reporter_phone",
     ),
-    "facilities": (
-        "community",
-        "code",
-        "kind",
-        "name",
-        "location",
-        "building",
-        "lat",
-        "lng",
-        "status",
-        "version",
-    ),
-    "fees": (
-        "community",
-        "building",
-        "unit",
-        "room",
-        "period",
-        "item",
-        "amount_due",
-        "amount_paid",
-        "due_date",
-    ),
+    "facilities": (*FACILITY_COLUMNS, "status", "version"),
+    "fees": ROSTER_COLUMNS["fees.csv"],  # the roster's own columns: an export re-imports
 }
 
 

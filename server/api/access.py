@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -191,3 +192,16 @@ def check_body(request: Request, schema: dict[str, Any]) -> dict[str, Any]:
             if "maximum" in spec and value > spec["maximum"]:
                 raise ApiError(400, "bad_field", f"field '{name}' must be ≤ {spec['maximum']}")
     return data
+
+
+def aware_time(text: str | None, name: str) -> datetime | None:
+    """An ISO 8601 time from a body field, with its UTC offset (None when absent); 400 if not."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, "bad_field", f"field '{name}' must be an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise ApiError(400, "bad_field", f"field '{name}' needs a UTC offset")
+    return value

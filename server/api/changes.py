@@ -8,6 +8,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
 from server.actions.changes import (
+    APPROVER_ROLES,
     ChangeRefused,
     change_json,
     decide_change,
@@ -224,7 +225,7 @@ async def _decide(request: Request, ref: str, approve: bool) -> HTTPResponse:
     bp,
     "POST",
     "/change-requests/<ref:str>/approve",
-    allow=frozenset({"lead", "manager"}),
+    allow=APPROVER_ROLES,
     body=REASON_BODY,
     response=CHANGE_JSON,
     summary="Approve: the change takes effect now, with history, and subscribed departments "
@@ -238,7 +239,7 @@ async def approve_change(request: Request, ref: str) -> HTTPResponse:
     bp,
     "POST",
     "/change-requests/<ref:str>/reject",
-    allow=frozenset({"lead", "manager"}),
+    allow=APPROVER_ROLES,
     body={**REASON_BODY, "required": ["reason"]},
     response=CHANGE_JSON,
     summary="Reject with a reason: nothing changes (owning department's lead or manager)",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
+from server.actions.changes import APPROVER_ROLES
 from server.actions.exports import (
     DATASET_FIELDS,
     ExportRefused,
@@ -25,7 +26,7 @@ from templates_msg import label
 bp = Blueprint("api_exports", url_prefix="/api/v1")
 
 REQUESTERS = frozenset({"data_admin"})
-DECIDERS = frozenset({"lead", "manager"})
+DECIDERS = APPROVER_ROLES  # the owning department decides, as for change requests
 EXPORT_JSON = {
     "type": "object",
     "properties": {

@@ -17,7 +17,14 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from server.actions import fees as fee_actions
-from server.api.access import PUBLIC, check_body, check_community, endpoint, principal_of
+from server.api.access import (
+    PUBLIC,
+    aware_time,
+    check_body,
+    check_community,
+    endpoint,
+    principal_of,
+)
 from server.api.errors import ApiError
 from server.db.estate import Community, Room
 from server.db.people import RoomBinding, Staff
@@ -114,18 +121,6 @@ def _periods(value: Any) -> list[str]:
     return sorted(set(value))
 
 
-def _paid_at(text: str | None, now: datetime) -> datetime:
-    if not text:
-        return now
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ApiError(400, "bad_field", "field 'paid_at' must be an ISO 8601 time") from None
-    if value.tzinfo is None:
-        raise ApiError(400, "bad_field", "field 'paid_at' needs a UTC offset")
-    return value
-
-
 async def _book(
     request: Request, body: dict[str, Any], room: Room, source: str, staff: Staff | None
 ) -> HTTPResponse:
@@ -138,7 +133,7 @@ async def _book(
             item=body["item"].strip(),
             amount=_amount(body["amount"]),
             periods=_periods(body.get("periods")),
-            paid_at=_paid_at(body.get("paid_at"), now),
+            paid_at=aware_time(body.get("paid_at"), "paid_at") or now,
             source=source,
             now=now,
             recorded_by=staff,

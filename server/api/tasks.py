@@ -25,7 +25,7 @@ from server.actions.tasks import (
     place_text,
     rating_transition,
 )
-from server.api.access import ANY_STAFF, SIGNED_IN, Principal, endpoint, principal_of
+from server.api.access import ANY_STAFF, SIGNED_IN, Principal, aware_time, endpoint, principal_of
 from server.api.errors import ApiError
 from server.db.estate import Community, Room
 from server.db.people import Department, Resident, Staff
@@ -273,18 +273,6 @@ async def _department(code: str | None, field_name: str) -> Department | None:
     return department
 
 
-def _deadline(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ApiError(400, "bad_field", "field 'deadline' must be an ISO 8601 time") from None
-    if value.tzinfo is None:
-        raise ApiError(400, "bad_field", "field 'deadline' needs a UTC offset")
-    return value
-
-
 @endpoint(
     bp,
     "POST",
@@ -340,7 +328,7 @@ async def post_task(request: Request) -> HTTPResponse:
             kind=kind,
             department=department,
             contractor=contractor,
-            deadline=_deadline(body.get("deadline")),
+            deadline=aware_time(body.get("deadline"), "deadline"),
         )
     except TaskRefused as exc:
         raise refused(exc) from None

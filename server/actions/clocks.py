@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.functions import Max
 
+from server.actions.kpi import refresh_facts
 from server.actions.notify import Recipient, outbox_values
 from server.calendars import calendar_book
 from server.db.bulk import insert_rows
@@ -333,12 +334,13 @@ async def fire_timers(timers: Sequence[Timer], *, now: datetime, tz: ZoneInfo) -
 async def _close_unrated(timer: Timer, now: datetime, tz: ZoneInfo) -> None:
     from server.actions import tasks as task_actions  # tasks.py imports this module
 
-    task = await Task.filter(id=timer.task_id).select_for_update().get()
-    await task.fetch_related("process", "community")
+    task = await task_actions.locked_task(timer.task_id)
+    assert task is not None  # the timer's foreign key keeps it
     defn = task_actions.definition_of(task.process)
     await task_actions._apply(
         task, defn, "close_unrated", task_actions.SYSTEM, task_actions.Move(), now, tz
     )
+    await refresh_facts(task, defn, tz)
 
 
 _definitions: dict[int, ProcessDefinition] = {}

@@ -97,11 +97,9 @@ async def refresh_facts(task: Task, defn: ProcessDefinition, tz: ZoneInfo) -> No
         score=task.score,
         assignee_id=task.assignee_id,
     )
-    building_id = await _building_of(task.room_id)
     day = kpi.local_day(task.created_at, tz)
     values: dict[str, Any] = {
         "community_id": task.community_id,
-        "building_id": building_id,
         "department_id": task.department_id,
         "assignee_id": facts.handler_id,
         "kind": task.kind,
@@ -127,9 +125,11 @@ async def refresh_facts(task: Task, defn: ProcessDefinition, tz: ZoneInfo) -> No
         "reopened": facts.reopened,
         "updated_at": task.updated_at,
     }
-    # cost is not derived from events (set_cost records it): an update leaves it alone
+    # cost is not derived from events (set_cost records it): an update leaves it alone, and
+    # the building, looked up once: a task never changes room
     if not await TaskFact.filter(task_id=task.id).update(**values):
-        await TaskFact.create(task_id=task.id, **values)
+        building_id = await _building_of(task.room_id)
+        await TaskFact.create(task_id=task.id, building_id=building_id, **values)
 
 
 async def set_cost(ref: str, cost: Any, now: datetime) -> TaskFact:

@@ -130,6 +130,19 @@ def parse_ref(ref: str) -> int | None:
     return int(digits) - REF_OFFSET
 
 
+async def locked_task(task_id: int) -> Task | None:
+    """The task row locked for this transaction, with its process version and community.
+
+    One query; FOR UPDATE OF tasks alone, so transitions never wait on the community's row.
+    """
+    return (
+        await Task.filter(id=task_id)
+        .select_for_update(of=("tasks",))
+        .select_related("process", "community")
+        .first()
+    )
+
+
 async def get_task(ref: str) -> Task:
     task_id = parse_ref(ref)
     task = await Task.get_or_none(id=task_id) if task_id else None
@@ -148,11 +161,16 @@ def place_text(task: Task, room: Room | None) -> str:
 
 async def message_values(task: Task, tz: ZoneInfo) -> dict[str, Any]:
     """The variables every task message may use (templates_msg/catalog.yaml)."""
-    await task.fetch_related("room__unit__building", "assignee")
+    room = (
+        await Room.filter(id=task.room_id).select_related("unit__building").first()
+        if task.room_id
+        else None
+    )
+    await task.fetch_related("assignee")
     deadline = task.resolve_by or task.arrive_by
     return {
         "ref": task.ref,
-        "place": place_text(task, task.room),
+        "place": place_text(task, room),
         "category_name": label("category", task.category),
         "description": task.description,
         "deadline": deadline.astimezone(tz).strftime("%m-%d %H:%M") if deadline else "",
@@ -249,7 +267,7 @@ async def create_task(
         if not await _held_for_payment(task, defn, now, tz):
             await _dispatch(task, defn, department, now, tz)
         await _hold(task, defn, defn.initial)
-        await refresh_facts(task, defn, tz)  # KPI facts even when nobody could be assigned
+        await refresh_facts(task, defn, tz)
     return task
 
 
@@ -276,9 +294,7 @@ async def _held_for_payment(
         return False
     overdue = fee_actions.money(arrears.overdue_amount)
     note = f"overdue {overdue} for {arrears.overdue_months} months"
-    await _apply(task, defn, "hold", SYSTEM, Move(note=note), now, tz)
-    event = await TaskEvent.filter(task_id=task.id).order_by("-id").first()
-    assert event is not None
+    event = await _apply(task, defn, "hold", SYSTEM, Move(note=note), now, tz)
     await fee_actions.tell_hold(task, arrears, await message_values(task, tz), event.id, now)
     return True
 
@@ -301,13 +317,22 @@ async def _workers_of(department_id: int, community_id: int, roles: tuple[str, .
     )
 
 
+async def _cursor(department_id: int, community_id: int) -> RoutingCursor:
+    """The department's round-robin position in the community, locked (created on first use)."""
+    locked = RoutingCursor.filter(
+        department_id=department_id, community_id=community_id
+    ).select_for_update()
+    found = await locked.first()
+    if found is None:
+        await RoutingCursor.get_or_create(department_id=department_id, community_id=community_id)
+        found = await locked.get()
+    return found
+
+
 async def _round_robin(task: Task, department_id: int) -> int | None:
     """The next staff member (lead only when there is no staff) of the department for the task."""
     staff = await _workers_of(department_id, task.community_id, ("staff", "lead"))
-    cursor, _ = await RoutingCursor.get_or_create(
-        department_id=department_id, community_id=task.community_id
-    )
-    cursor = await RoutingCursor.filter(id=cursor.id).select_for_update().get()
+    cursor = await _cursor(department_id, task.community_id)
     person = pick_assignee(
         [StaffInfo(s.id, s.role, department_id) for s in staff], cursor.last_staff_id
     )
@@ -366,10 +391,7 @@ async def _route(task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInf
         & Q(role__in=["staff", "lead"])
         & (Q(all_communities=True) | Q(communities__id=task.community_id))
     ).distinct()
-    cursor, _ = await RoutingCursor.get_or_create(
-        department_id=chosen.id, community_id=task.community_id
-    )
-    cursor = await RoutingCursor.filter(id=cursor.id).select_for_update().get()
+    cursor = await _cursor(chosen.id, task.community_id)
     person = pick_assignee(
         [StaffInfo(s.id, s.role, chosen.id) for s in staff], cursor.last_staff_id
     )
@@ -406,13 +428,13 @@ async def fire(
     if task_id is None:
         raise TaskRefused("no_such_task", ref)
     async with in_transaction():
-        task = await Task.filter(id=task_id).select_for_update().first()
+        task = await locked_task(task_id)
         if task is None:
             raise TaskRefused("no_such_task", ref)
-        await task.fetch_related("process", "community")
         actor = await _check_scope(task, actor)
         defn = definition_of(task.process)
         await _apply(task, defn, transition, actor, move, now, tz)
+        await refresh_facts(task, defn, tz)
     return task
 
 
@@ -430,10 +452,9 @@ async def give_opinion(
         raise TaskRefused("no_such_task", ref)
     move = Move(agree=agree, reason=reason.strip()[:500])
     async with in_transaction():
-        task = await Task.filter(id=task_id).select_for_update().first()
+        task = await locked_task(task_id)
         if task is None:
             raise TaskRefused("no_such_task", ref)
-        await task.fetch_related("process", "community")
         actor = await _check_scope(task, actor)
         defn = definition_of(task.process)
         candidates = [
@@ -449,6 +470,7 @@ async def give_opinion(
             decision = decide(defn, task.state, name, facts)
             if isinstance(decision, Transition):
                 await _apply(task, defn, name, actor, move, now, tz)
+                await refresh_facts(task, defn, tz)
                 return task
             refusals.append(decision)
         # Tell the person what they can fix (not theirs to answer, no reason given), not which
@@ -474,13 +496,11 @@ async def _check_scope(task: Task, actor: Actor) -> Actor:
     """Staff act only on tasks of their communities (contractors only on their own jobs);
     residents only on their own reports. Returns the actor with what the rules need to know."""
     if actor.kind == "staff":
-        staff = (
-            await Staff.filter(id=actor.id)
-            .select_related("department")
-            .prefetch_related("communities")
-            .get()
-        )
-        if not staff.all_communities and task.community_id not in {c.id for c in staff.communities}:
+        staff = await Staff.filter(id=actor.id).select_related("department").get()
+        if (
+            not staff.all_communities
+            and not await staff.communities.filter(id=task.community_id).exists()
+        ):
             raise TaskRefused("no_such_task", task.ref)
         external = staff.department.kind == "contractor"  # one join, not another query
         if external and not contractor_may_see(task, staff):
@@ -491,8 +511,19 @@ async def _check_scope(task: Task, actor: Actor) -> Actor:
     return actor
 
 
+def _needs_photos(defn: ProcessDefinition, name: str) -> bool:
+    transition = defn.transitions.get(name)
+    return transition is not None and "has_photo" in transition.guards
+
+
 async def _facts(
-    task: Task, defn: ProcessDefinition, actor: Actor, move: Move, now: datetime
+    task: Task,
+    defn: ProcessDefinition,
+    actor: Actor,
+    move: Move,
+    now: datetime,
+    *,
+    needs_photos: bool = True,
 ) -> Facts:
     roles = {actor.role} if actor.role and not actor.external else set()
     if actor.kind == "staff":
@@ -517,7 +548,9 @@ async def _facts(
         except InvalidCoordinates as exc:
             raise TaskRefused("bad_location", str(exc)) from None
     # Site evidence is what staff photographed: a resident's report photo does not count (art. 3.1).
-    photos = await Photo.filter(task_id=task.id, uploaded_by_kind="staff").count()
+    photos = (
+        await Photo.filter(task_id=task.id, uploaded_by_kind="staff").count() if needs_photos else 0
+    )
     window_over = task.completed_at is not None and now >= sla.rating_closes_at(
         defn, task.completed_at
     )
@@ -597,8 +630,12 @@ async def _apply(
     tz: ZoneInfo,
     *,
     effects: bool = True,
-) -> None:
-    facts = await _facts(task, defn, actor, move, now)
+) -> TaskEvent:
+    """Fire one allowed transition: task row, event, clocks, messages.
+
+    The caller refreshes the KPI fact row once before its transaction ends (refresh_facts).
+    """
+    facts = await _facts(task, defn, actor, move, now, needs_photos=_needs_photos(defn, name))
     decision = decide(defn, task.state, name, facts)
     if isinstance(decision, Refusal):
         raise TaskRefused(decision.code, decision.detail)
@@ -644,7 +681,7 @@ async def _apply(
     task.state = after
     task.updated_at = now
     await task.save()
-    await _event(
+    event = await _event(
         task,
         name,
         before,
@@ -660,9 +697,8 @@ async def _apply(
     if before != after:
         await enter_state(task, defn, before, after, now, tz)
         await _hold(task, defn, after)
-    await refresh_facts(task, defn, tz)  # the KPI fact row, in this same transaction
     if effects:
-        await _effects(task, defn, decision.effects, name, actor, now, tz, previous_assignee, move)
+        await _effects(task, defn, decision.effects, name, actor, now, tz, event.id, move)
         if "request_callback" in decision.effects:  # present when the definition says so
             await _open_callback(task, now, tz)
     if before == fee_actions.HELD_STATE and after == defn.initial:
@@ -680,6 +716,7 @@ async def _apply(
             tz,
             effects=False,
         )
+    return event
 
 
 async def _open_callback(task: Task, now: datetime, tz: ZoneInfo) -> None:
@@ -715,6 +752,7 @@ async def _open_callback(task: Task, now: datetime, tz: ZoneInfo) -> None:
     if callback.assignee_id is None:  # customer service has no lead: the desk takes it
         defn, _ = await current_version("instruction")
         await _apply(callback, defn, "assign", SYSTEM, Move(assignee_id=desk.id), now, tz)
+        await refresh_facts(callback, defn, tz)
 
 
 async def _check_assignee(task: Task, staff_id: int | None) -> None:
@@ -795,8 +833,8 @@ async def _event(
     lng: float | None = None,
     photo_ids: list[int] | None = None,
     data: dict[str, Any] | None = None,
-) -> None:
-    await TaskEvent.create(
+) -> TaskEvent:
+    return await TaskEvent.create(
         task=task,
         action=action,
         from_state=before,
@@ -910,11 +948,10 @@ async def _effects(
     actor: Actor,
     now: datetime,
     tz: ZoneInfo,
-    previous_assignee: int | None,
+    event_id: int,
     move: Move,
 ) -> None:
     values: dict[str, Any] | None = None
-    event_id = await TaskEvent.filter(task_id=task.id).order_by("-id").values_list("id", flat=True)
     for effect in effects:
         spec = EFFECT_MESSAGES.get((name, effect))
         if spec is None:
@@ -936,7 +973,7 @@ async def _effects(
             )
         for to in await who(task):
             await enqueue(
-                kind, to, values, key=f"event:{event_id[0]}:{kind}:{to.kind}:{to.id}", now=now
+                kind, to, values, key=f"event:{event_id}:{kind}:{to.kind}:{to.id}", now=now
             )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 
 MODEL_MODULES = [
     "server.db.estate",
@@ -39,15 +40,18 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
-def _with_options(url: str) -> str:
-    """SQLite: WAL so a web process and a worker share the file (tortoise's busy timeout is 5 s).
+def _with_options(url: str) -> str | dict[str, Any]:
+    """SQLite: WAL so a web process and a worker share the file (busy timeout 5 s), on the
+    client in server.db.sqlite_inline (no thread hop, BEGIN IMMEDIATE).
 
     synchronous=NORMAL is SQLite's advice for WAL: no corruption on power loss, at worst the
     last commits are lost; the embedded database is for one machine, production uses PostgreSQL.
     """
-    if url.startswith("sqlite://") and "?" not in url:
-        return url + "?journal_mode=WAL&synchronous=NORMAL&journal_size_limit=16384&foreign_keys=ON"
-    return url
+    if not url.startswith("sqlite://"):
+        return url
+    if "?" not in url:
+        url += "?journal_mode=WAL&synchronous=NORMAL&journal_size_limit=16384&foreign_keys=ON"
+    return {**expand_db_url(url), "engine": "server.db.sqlite_inline"}
 
 
 async def connect(database_url: str) -> None:

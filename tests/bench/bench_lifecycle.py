@@ -233,13 +233,11 @@ async def open_ours(url: str, workdir: Path) -> Engine:
 
 def our_sqlite_pragmas(path: Path) -> dict[str, Any]:
     """The PRAGMAs our own SQLite connections get, read from server.db's config via tortoise."""
-    from tortoise.backends.base.config_generator import expand_db_url
-    from tortoise.backends.sqlite.client import SqliteClient
-
     from server.db import tortoise_config
+    from server.db.sqlite_inline import InlineSqliteClient
 
-    url = tortoise_config(f"sqlite://{path}")["connections"]["default"]
-    client = SqliteClient(connection_name="bench", **expand_db_url(url)["credentials"])
+    config = tortoise_config(f"sqlite://{path}")["connections"]["default"]
+    client = InlineSqliteClient(connection_name="bench", **config["credentials"])
     return dict(client.pragmas)  # tortoise's defaults plus our URL options; no connection made
 
 

@@ -86,6 +86,9 @@ class _Vocab:
     triggers: tuple[str, ...]
     triggers_except: tuple[str, ...]
     category_triggers: dict[str, tuple[str, ...]]
+    outage_re: re.Pattern[str]
+    outage_category: dict[str, str]
+    outage_not: re.Pattern[str]
     rating_words: dict[str, int]
     rating_re: re.Pattern[str]
     rating_weak: frozenset[str]
@@ -113,6 +116,7 @@ def _vocab() -> _Vocab:
     address = lexicon.load("address")
     categories = lexicon.load("categories")["categories"]
     urgency = lexicon.load("urgency")
+    outages = urgency["outages"]
     ratings = lexicon.load("ratings")
     intents = lexicon.load("intents")
     refs = lexicon.load("references")
@@ -184,6 +188,14 @@ def _vocab() -> _Vocab:
             str(k): tuple(str(w) for w in words)
             for k, words in (urgency.get("category_triggers") or {}).items()
         },
+        outage_re=re.compile(
+            rf"({_alternation(outages['supplies'])})[^,]{{0,{int(outages['window'])}}}?"
+            rf"(?:{_alternation(outages['gone'])})"
+        ),
+        outage_category={str(k): str(c) for k, c in outages["supplies"].items()},
+        outage_not=re.compile(
+            _alternation([*outages["not_words"], *urgency.get("triggers_except", [])])
+        ),
         rating_words=rating_words,
         rating_re=re.compile(_alternation(rating_words)),
         rating_weak=frozenset(str(w) for w in ratings.get("weak", [])),
@@ -525,7 +537,15 @@ def _category_strength(text: str, v: _Vocab) -> int:
     )
 
 
+def _outage(text: str, v: _Vocab) -> str | None:
+    """The category of a supply said to be gone in other words (水一点都没有了), or None."""
+    found = v.outage_re.search(v.outage_not.sub(lambda m: "#" * len(m.group()), text))
+    return v.outage_category[found.group(1)] if found else None
+
+
 def _urgent(text: str, category: str | None, v: _Vocab) -> bool:
+    if _outage(text, v) is not None:
+        return True
     if category is not None and any(w in text for w in v.category_triggers.get(category, ())):
         return True
     excepted: list[Span] = []
@@ -544,7 +564,8 @@ def _urgent(text: str, category: str | None, v: _Vocab) -> bool:
 
 
 def _trigger_strength(text: str, v: _Vocab) -> int:
-    return max((len(w) for w in v.triggers if w in text), default=0)
+    outage = 3 if _outage(text, v) is not None else 0  # as strong as 没水了
+    return max([outage, *(len(w) for w in v.triggers if w in text)])
 
 
 def _remove_spans(text: str, spans: Iterable[Span]) -> str:
@@ -604,7 +625,7 @@ def _repair_slots(text: str, address: _Address, now: datetime | None, v: _Vocab)
     description = _description(text, spans, v)
     if description:
         slots["description"] = description
-        category = _category(text, v)
+        category = _category(text, v) or _outage(text, v)
         slots["category"] = category or "other"
         slots["urgency"] = "urgent" if _urgent(text, category, v) else "normal"
     return slots

@@ -131,16 +131,22 @@ def parse_ref(ref: str) -> int | None:
 
 
 async def locked_task(task_id: int) -> Task | None:
-    """The task row locked for this transaction, with its process version and community.
+    """The task row locked for this transaction, with its community and process version.
 
-    One query; FOR UPDATE OF tasks alone, so transitions never wait on the community's row.
+    FOR UPDATE OF tasks alone, so transitions never wait on the community's row. The process
+    version is read after the lock, not joined: a version migration may have just changed the
+    task's process_id, and PostgreSQL rechecks a locked row's joins against the old join row
+    (tests/bench/bench_migration.py caught an accept reading no process).
     """
-    return (
+    task = (
         await Task.filter(id=task_id)
         .select_for_update(of=("tasks",))
-        .select_related("process", "community")
+        .select_related("community")
         .first()
     )
+    if task is not None:
+        await task.fetch_related("process")
+    return task
 
 
 async def get_task(ref: str) -> Task:

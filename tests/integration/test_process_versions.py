@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tortoise.transactions import in_transaction
+
 from server.actions.tasks import Actor, Move, create_task, current_definitions, fire, get_task
 from server.actions.versions import migrate_tasks
 from server.db.tasks import ProcessVersion, Task, TaskClock, TaskEvent
@@ -213,6 +215,36 @@ async def test_transitions_racing_a_migration_all_succeed(app, settings):
     assert failures == []
     assert results[1:] == ["accepted"] * len(refs)
     assert await Task.filter(process_id=target.id, state="accepted").count() == len(refs)
+
+
+async def test_a_transition_waiting_on_a_migrating_task_runs_on_the_new_version(app, settings):
+    """The accept waits for the migration's row lock, then reads the version the task moved to
+    (on PostgreSQL a locked read that joined the version row came back without one)."""
+    estate = await seed_estate()
+    now = datetime.now(UTC)
+    [ref] = await repairs(estate, 1, now)
+    raw = repair_raw()
+    raw["description"] = "deployed while a transition waits"
+    target = await stored_version(raw)
+    task = await get_task(ref)
+    locked, release = asyncio.Event(), asyncio.Event()
+
+    async def migration() -> None:
+        async with in_transaction():
+            await Task.filter(id=task.id).update(process_id=target.id)
+            locked.set()
+            await release.wait()
+
+    migrating = asyncio.create_task(migration())
+    await locked.wait()
+    staff = Actor.of_staff(estate.staff_a)
+    waiting = asyncio.create_task(fire(ref, "accept", staff, Move(), now=now, tz=TZ))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # held by the migration's lock
+    release.set()
+    await migrating
+    accepted = await waiting
+    assert (accepted.state, accepted.process_id) == ("accepted", target.id)
 
 
 async def test_migrate_tasks_command(app, settings, database_url):

@@ -70,8 +70,13 @@ async def _building_of(room_id: int | None) -> int | None:
     return int(found[0]) if found else None  # type: ignore[call-overload]
 
 
-async def refresh_facts(task: Task, defn: ProcessDefinition, tz: ZoneInfo) -> None:
-    """Rewrite the task's fact row from its events; call inside the transition's transaction."""
+async def refresh_facts(
+    task: Task, defn: ProcessDefinition, tz: ZoneInfo, *, new: bool = False
+) -> None:
+    """Rewrite the task's fact row from its events; call inside the transition's transaction.
+
+    `new`: the task was created in this transaction, so there is no row to update yet.
+    """
     rows = (
         await TaskEvent.filter(task_id=task.id)
         .order_by("id")
@@ -127,7 +132,7 @@ async def refresh_facts(task: Task, defn: ProcessDefinition, tz: ZoneInfo) -> No
     }
     # cost is not derived from events (set_cost records it): an update leaves it alone, and
     # the building, looked up once: a task never changes room
-    if not await TaskFact.filter(task_id=task.id).update(**values):
+    if new or not await TaskFact.filter(task_id=task.id).update(**values):
         building_id = await _building_of(task.room_id)
         await TaskFact.create(task_id=task.id, building_id=building_id, **values)
 

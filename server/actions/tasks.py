@@ -273,7 +273,7 @@ async def create_task(
         if not await _held_for_payment(task, defn, now, tz):
             await _dispatch(task, defn, department, now, tz)
         await _hold(task, defn, defn.initial)
-        await refresh_facts(task, defn, tz)
+        await refresh_facts(task, defn, tz, new=True)
     return task
 
 
@@ -861,7 +861,12 @@ async def _event(
 
 
 async def _assignee(task: Task) -> list[Recipient]:
-    staff = await Staff.get_or_none(id=task.assignee_id) if task.assignee_id else None
+    if not task.assignee_id:
+        return []
+    fetched = task.assignee  # message_values has just fetched it: no second read
+    if isinstance(fetched, Staff) and fetched.id == task.assignee_id:
+        return [Recipient.of_staff(fetched)]
+    staff = await Staff.get_or_none(id=task.assignee_id)
     return [Recipient.of_staff(staff)] if staff else []
 
 

@@ -165,9 +165,7 @@ class Gateway:
             if self._upstream_client is not None:
                 with contextlib.suppress(Exception):
                     await self._publish_state(self._upstream_client, online=False, timeout=1.0)
-            for task in [*tasks, *self._tasks]:
-                task.cancel()
-            await asyncio.gather(*tasks, *self._tasks, return_exceptions=True)
+            await link.cancel_and_wait([*tasks, *self._tasks])
             self.store.close()
 
     async def _pause(self) -> None:
@@ -395,9 +393,7 @@ class Gateway:
             finally:
                 self._upstream_client = None
                 self.upstream_ready.clear()
-                for task in helpers:
-                    task.cancel()
-                await asyncio.gather(*helpers, return_exceptions=True)
+                await link.cancel_and_wait(helpers)
                 for future in self._acks.values():
                     future.cancel()
                 self._acks.clear()

@@ -6,9 +6,11 @@ device has its own user, and the broker's ACL limits it to its own topics (docs/
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aiomqtt import Client, Message, MqttError, Will
@@ -19,12 +21,14 @@ __all__ = [
     "Message",
     "MqttError",
     "Will",
+    "cancel_and_wait",
     "client",
     "filtered",
     "parse_url",
 ]
 
 DEFAULT_PORT = 1883
+RECANCEL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,20 @@ async def filtered(client: Client, topic_filters: Sequence[str]) -> AsyncIterato
     async for message in client.messages:
         if any(message.topic.matches(f) for f in topic_filters):
             yield message
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until every one of them has ended.
+
+    Python 3.11's asyncio.wait_for, which aiomqtt's QoS 1 publish waits with, can swallow a
+    cancellation that arrives just as the publish completes; the task then runs on, and a
+    plain cancel-then-gather waits for it forever (a hung gateway-sync shutdown, seen in
+    tests/bench/bench_gateway.py). A task still running after RECANCEL_S is cancelled again.
+    """
+    every = list(tasks)
+    pending = {task for task in every if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=RECANCEL_S)
+    await asyncio.gather(*every, return_exceptions=True)  # all done: collects their outcomes

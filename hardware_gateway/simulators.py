@@ -113,8 +113,7 @@ class SimulatedDevice:
                     retain=True,
                 )
         if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            await link.cancel_and_wait([self._reader])
         if self._stack is not None:
             with contextlib.suppress(MqttError):
                 await self._stack.aclose()

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hardware_gateway.link import cancel_and_wait
 from hardware_gateway.messages import MAX_DEVICE_BYTES, MessageError, load_object, parse_event_batch
 from hardware_gateway.policy import diff
 from hardware_gateway.sync_topics import SyncKind, SyncTopics
@@ -131,9 +132,7 @@ class GatewaySync:
             for task in done:
                 task.result()  # re-raise what broke the connection
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
 
     async def _connected(self) -> Client:
         if self._client is None:

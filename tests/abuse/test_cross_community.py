@@ -18,10 +18,10 @@ from server.db.fees import FeeRow
 from server.db.governance import Facility
 from server.db.people import Resident
 from server.db.tasks import Task, TaskEvent
-from tests.integration.test_masking_walk import PARAM, console_cookie, seed_world
-from tests.integration.test_masking_walk import settings as settings  # its settings fixture
 from tests.support.seed import bearer, token_for
 from tests.support.servers import serving
+from tests.support.world import PARAM, console_cookie, seed_world
+from tests.support.world import settings as settings  # its settings fixture
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 

@@ -31,7 +31,7 @@ from server.db.people import Department, Staff
 from server.db.tasks import REF_OFFSET, ProcessVersion, Task, TaskClock, TaskEvent, Timer
 from server.domain import sla
 from server.domain.calendar import DEPARTMENT, Calendar, CalendarBook, Pause
-from server.domain.process import ClockSpec, ProcessDefinition, load_definition
+from server.domain.process import ClockSpec, ProcessDefinition
 from server.domain.routing import DepartmentInfo, department_for
 from server.settings import load_settings
 from templates_msg import label, render_message, render_text
@@ -343,16 +343,16 @@ async def _close_unrated(timer: Timer, now: datetime, tz: ZoneInfo) -> None:
     await refresh_facts(task, defn, tz)
 
 
-_definitions: dict[int, ProcessDefinition] = {}
-
-
 async def _definitions_of(process_ids: Iterable[int]) -> dict[int, ProcessDefinition]:
-    """Definitions by ProcessVersion id; rows never change, so each is parsed once."""
-    missing = sorted(set(process_ids) - set(_definitions))
-    if missing:
-        for row in await ProcessVersion.filter(id__in=missing):
-            _definitions[row.id] = load_definition(row.definition)
-    return {pid: _definitions[pid] for pid in process_ids}
+    """Definitions by ProcessVersion id, each parsed once per (kind, version) by definition_of.
+
+    Not cached by id: ids belong to one database, a version's content hash to any.
+    """
+    from server.actions.tasks import definition_of  # tasks.py imports this module
+
+    return {
+        row.id: definition_of(row) for row in await ProcessVersion.filter(id__in=list(process_ids))
+    }
 
 
 # Task columns a clock message or escalation needs (read as plain values: no model objects).

@@ -529,17 +529,8 @@ class Gateway:
         if not task.cancelled() and task.exception() is not None:
             log.warning("background publish failed: %r", task.exception())
 
-    def _link_is(self, client: link.Client) -> bool:
-        """Helpers of a connection stop when it is gone, even if their cancel was lost.
-
-        Python 3.11's wait_for returns (or raises) the awaited result instead of CancelledError
-        when both arrive together, which a broker restart makes likely: a helper could then
-        loop forever on a dead client and hold the reconnect up.
-        """
-        return self._upstream_client is client
-
     async def _heartbeats(self, client: link.Client) -> None:
-        while self._link_is(client):
+        while True:
             await asyncio.sleep(self.heartbeat_s)
             try:
                 await self._publish_state(client)
@@ -556,7 +547,7 @@ class Gateway:
 
     async def _uploader(self, client: link.Client) -> None:
         topic = self.sync.events(self.community, self.gateway_id)
-        while self._link_is(client):
+        while True:
             batch = self.store.pending_events(self.upload_batch)
             if not batch:
                 await self._wakeup.wait()

@@ -93,8 +93,9 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
 
     Python 3.11's asyncio.wait_for, which aiomqtt's QoS 1 publish waits with, can swallow a
     cancellation that arrives just as the publish completes; the task then runs on, and a
-    plain cancel-then-gather waits for it forever (a hung gateway-sync shutdown, seen in
-    tests/bench/bench_gateway.py). A task still running after RECANCEL_S is cancelled again.
+    plain cancel-then-gather waits for it forever (a hung gateway-sync shutdown in
+    tests/bench/bench_gateway.py; a gateway's reconnect held up by its upload and heartbeat
+    helpers after a broker restart). A task still running after RECANCEL_S is cancelled again.
     """
     every = list(tasks)
     pending = {task for task in every if not task.done()}

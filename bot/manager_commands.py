@@ -316,7 +316,7 @@ async def _visible(turn: Turn, ref: str, external: bool) -> Task:
     task = await get_task(ref)
     community_id = task.community_id
     in_scope = staff.all_communities or await staff.communities.filter(id=community_id).exists()
-    if not in_scope or (external and not contractor_may_see(task, staff)):
+    if not in_scope or (external and not contractor_may_see(task, staff.id, staff.department_id)):
         raise TaskRefused("no_such_task", ref)
     return task
 

@@ -24,6 +24,7 @@ from tortoise.functions import Max
 from server.actions.kpi import refresh_facts
 from server.actions.notify import Recipient, outbox_values
 from server.calendars import calendar_book
+from server.db import statements
 from server.db.bulk import insert_rows
 from server.db.estate import Room
 from server.db.outbox import OutboxMessage
@@ -141,7 +142,7 @@ async def enter_state(
         await schedule(task, RATING_TIMER, sla.rating_closes_at(defn, now))
     elif before == "completed":
         # rated, reopened or cancelled: nobody waits for a rating any more
-        await Timer.filter(task_id=task.id, name=RATING_TIMER, fired_at=None).update(cancelled=True)
+        await _cancel_timers(task, [RATING_TIMER])
 
 
 async def _department_code(task: Task) -> str | None:
@@ -201,9 +202,7 @@ async def start_clocks(
             new_timers += [{"task_id": task.id, "name": t.name, "due_at": t.due_at} for t in plan]
             continue
         await TaskClock.update_or_create(task_id=task.id, name=spec.name, defaults=values)
-        await Timer.filter(task_id=task.id, name__in=timer_names(spec), fired_at=None).update(
-            cancelled=True
-        )
+        await _cancel_timers(task, timer_names(spec))
         for timer in plan:
             await schedule(task, timer.name, timer.due_at)
     await insert_rows(TaskClock, new_clocks)
@@ -214,9 +213,29 @@ async def start_clocks(
 async def stop_clocks(task: Task, specs: Sequence[ClockSpec], now: datetime) -> None:
     """Stop these clocks at `now` and cancel their unfired timers."""
     names = [spec.name for spec in specs]
-    await TaskClock.filter(task_id=task.id, name__in=names, stopped_at=None).update(stopped_at=now)
-    timers = [name for spec in specs for name in timer_names(spec)]
-    await Timer.filter(task_id=task.id, name__in=timers, fired_at=None).update(cancelled=True)
+    await statements.execute(
+        TaskClock,
+        "UPDATE task_clocks SET stopped_at = $1 WHERE task_id = $2 AND stopped_at IS NULL"
+        f" AND name IN ({statements.placeholders(3, len(names))})",
+        statements.stored(TaskClock, "stopped_at", now),
+        task.id,
+        *names,
+    )
+    await _cancel_timers(task, [name for spec in specs for name in timer_names(spec)])
+
+
+async def _cancel_timers(task: Task, names: Sequence[str]) -> None:
+    """Cancel the task's unfired timers of these names (every transition stops some clock)."""
+    if not names:
+        return
+    await statements.execute(
+        Timer,
+        "UPDATE timers SET cancelled = $1 WHERE task_id = $2 AND fired_at IS NULL"
+        f" AND name IN ({statements.placeholders(3, len(names))})",
+        statements.stored(Timer, "cancelled", True),
+        task.id,
+        *names,
+    )
 
 
 async def _pause(task: Task, spec: ClockSpec, row: TaskClock, now: datetime) -> datetime | None:
@@ -261,9 +280,7 @@ async def replan_clock(task: Task, spec: ClockSpec, row: TaskClock, book: Calend
             await schedule(task, timer.name, timer.due_at)
     dropped = set(timer_names(spec)) - {timer.name for timer in plan}  # a warning too late now
     if dropped:
-        await Timer.filter(task_id=task.id, name__in=sorted(dropped), fired_at=None).update(
-            cancelled=True
-        )
+        await _cancel_timers(task, sorted(dropped))
     return row.due_at
 
 

@@ -16,8 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
+from server.db import statements
 from server.db.estate import Building, Community, Room
 from server.db.people import Department, Staff
 from server.db.reporting import TaskFact
@@ -77,19 +79,17 @@ async def refresh_facts(
 
     `new`: the task was created in this transaction, so there is no row to update yet.
     """
-    rows = (
-        await TaskEvent.filter(task_id=task.id)
-        .order_by("id")
-        .values("action", "from_state", "to_state", "at", "actor_id", "actor_kind", "data")
+    rows = await statements.fetch(
+        TaskEvent, "SELECT * FROM task_events WHERE task_id = $1 ORDER BY id", task.id
     )
     events = [
         kpi.Event(
-            r["action"],
-            r["from_state"],
-            r["to_state"],
-            r["at"],
-            r["actor_id"] if r["actor_kind"] == "staff" else None,
-            r["data"] if isinstance(r["data"], dict) else None,
+            r.action,
+            r.from_state,
+            r.to_state,
+            r.at,
+            r.actor_id if r.actor_kind == "staff" else None,
+            r.data if isinstance(r.data, dict) else None,
         )
         for r in rows
     ]
@@ -130,11 +130,18 @@ async def refresh_facts(
         "reopened": facts.reopened,
         "updated_at": task.updated_at,
     }
-    # cost is not derived from events (set_cost records it): an update leaves it alone, and
-    # the building, looked up once: a task never changes room
-    if new or not await TaskFact.filter(task_id=task.id).update(**values):
-        building_id = await _building_of(task.room_id)
-        await TaskFact.create(task_id=task.id, building_id=building_id, **values)
+    row = TaskFact(task_id=task.id, **values)
+    if not new:
+        # cost is not derived from events (set_cost records it): an update leaves it alone, and
+        # the building too: a task never changes room. Saving the named fields of an instance
+        # runs tortoise's cached UPDATE; a QuerySet.update would build 25 SET clauses each time.
+        try:
+            await row.save(update_fields=list(values), force_update=True)
+            return
+        except IntegrityError:  # no row yet: a task from before KPI facts were kept
+            pass
+    row.building_id = await _building_of(task.room_id)
+    await row.save(force_create=True)
 
 
 async def set_cost(ref: str, cost: Any, now: datetime) -> TaskFact:

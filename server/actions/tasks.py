@@ -19,6 +19,7 @@ from server.actions import fees as fee_actions
 from server.actions.clocks import enter_state, set_deadline
 from server.actions.kpi import refresh_facts
 from server.actions.notify import Recipient, enqueue
+from server.db import statements
 from server.db.estate import Community, Room
 from server.db.people import Department, Resident, Staff
 from server.db.tasks import REF_OFFSET, Photo, ProcessVersion, RoutingCursor, Task, TaskEvent
@@ -138,14 +139,16 @@ async def locked_task(task_id: int) -> Task | None:
     task's process_id, and PostgreSQL rechecks a locked row's joins against the old join row
     (tests/bench/bench_migration.py caught an accept reading no process).
     """
-    task = (
-        await Task.filter(id=task_id)
-        .select_for_update(of=("tasks",))
-        .select_related("community")
-        .first()
+    task = await statements.fetch_one(
+        Task, "SELECT * FROM tasks WHERE id = $1" + statements.for_update(Task), task_id
     )
     if task is not None:
-        await task.fetch_related("process")
+        task.community = await statements.fetch_one(  # type: ignore[assignment]
+            Community, "SELECT * FROM communities WHERE id = $1", task.community_id
+        )
+        task.process = await statements.fetch_one(  # type: ignore[assignment]
+            ProcessVersion, "SELECT * FROM process_versions WHERE id = $1", task.process_id
+        )
     return task
 
 
@@ -159,24 +162,33 @@ async def get_task(ref: str) -> Task:
 
 def place_text(task: Task, room: Room | None) -> str:
     if room is not None:
-        return render_text(
-            "place_room", building=room.unit.building.name, unit=room.unit.name, room=room.number
-        )
+        return _room_text(room.unit.building.name, room.unit.name, room.number)
     return task.place
+
+
+def _room_text(building: str, unit: str, room: str) -> str:
+    return render_text("place_room", building=building, unit=unit, room=room)
 
 
 async def message_values(task: Task, tz: ZoneInfo) -> dict[str, Any]:
     """The variables every task message may use (templates_msg/catalog.yaml)."""
-    room = (
-        await Room.filter(id=task.room_id).select_related("unit__building").first()
-        if task.room_id
-        else None
+    place = task.place
+    if task.room_id:
+        found = await statements.rows(
+            Room,
+            "SELECT b.name AS building, u.name AS unit, r.number AS room FROM rooms r"
+            " JOIN units u ON u.id = r.unit_id JOIN buildings b ON b.id = u.building_id"
+            " WHERE r.id = $1",
+            task.room_id,
+        )
+        place = _room_text(**found[0]) if found else place
+    task.assignee = await statements.fetch_one(
+        Staff, "SELECT * FROM staff WHERE id = $1", task.assignee_id
     )
-    await task.fetch_related("assignee")
     deadline = task.resolve_by or task.arrive_by
     return {
         "ref": task.ref,
-        "place": place_text(task, room),
+        "place": place,
         "category_name": label("category", task.category),
         "description": task.description,
         "deadline": deadline.astimezone(tz).strftime("%m-%d %H:%M") if deadline else "",
@@ -490,11 +502,10 @@ async def is_external(staff: Staff) -> bool:
     return await Department.filter(id=staff.department_id, kind="contractor").exists()
 
 
-def contractor_may_see(task: Task, staff: Staff) -> bool:
+def contractor_may_see(task: Task, staff_id: int | None, unit: int) -> bool:
     """An external user's own jobs: their unit's contractor jobs and tasks given to them."""
-    unit = staff.department_id
     return bool(
-        task.contractor_id == unit or task.department_id == unit or task.assignee_id == staff.id
+        task.contractor_id == unit or task.department_id == unit or task.assignee_id == staff_id
     )
 
 
@@ -502,16 +513,21 @@ async def _check_scope(task: Task, actor: Actor) -> Actor:
     """Staff act only on tasks of their communities (contractors only on their own jobs);
     residents only on their own reports. Returns the actor with what the rules need to know."""
     if actor.kind == "staff":
-        staff = await Staff.filter(id=actor.id).select_related("department").get()
-        if (
-            not staff.all_communities
-            and not await staff.communities.filter(id=task.community_id).exists()
-        ):
+        found = await statements.rows(
+            Staff,
+            "SELECT s.department_id, d.kind FROM staff s JOIN departments d"
+            " ON d.id = s.department_id WHERE s.id = $1 AND (s.all_communities OR EXISTS ("
+            "SELECT 1 FROM staff_communities c WHERE c.staff_id = s.id AND c.community_id = $2))",
+            actor.id,
+            task.community_id,
+        )
+        if not found:
             raise TaskRefused("no_such_task", task.ref)
-        external = staff.department.kind == "contractor"  # one join, not another query
-        if external and not contractor_may_see(task, staff):
+        unit = found[0]["department_id"]
+        external = found[0]["kind"] == "contractor"
+        if external and not contractor_may_see(task, actor.id, unit):
             raise TaskRefused("no_such_task", task.ref)
-        return replace(actor, department_id=staff.department_id, external=external)
+        return replace(actor, department_id=unit, external=external)
     if actor.kind == "resident" and task.reporter_id != actor.id:
         raise TaskRefused("no_such_task", task.ref)
     return actor

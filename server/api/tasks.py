@@ -105,7 +105,9 @@ async def scoped_task(request: Request, ref: str) -> Task:
     if visible and p.kind == "staff":
         # Contractors are external users: they see their own jobs only (article 6.2).
         staff = await Staff.get(id=p.id)
-        visible = not await is_external(staff) or contractor_may_see(task, staff)
+        visible = not await is_external(staff) or contractor_may_see(
+            task, staff.id, staff.department_id
+        )
     if not visible:
         raise ApiError(404, "no_such_task", label("refusal", "no_such_task"))
     return task

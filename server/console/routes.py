@@ -243,7 +243,7 @@ async def _open_tasks(viewer: Staff, state: str | None = None) -> list[Task]:
         .prefetch_related("community", "department", "assignee", "reporter", "room__unit__building")
     )
     if external:
-        tasks = [t for t in tasks if contractor_may_see(t, viewer)]
+        tasks = [t for t in tasks if contractor_may_see(t, viewer.id, viewer.department_id)]
     return tasks
 
 

@@ -145,17 +145,24 @@ async def enter_state(
         await _cancel_timers(task, [RATING_TIMER])
 
 
-async def _department_code(task: Task) -> str | None:
-    """The task's department; before routing, the one routing will pick (same rule)."""
-    if task.department_id:
-        department = await Department.get_or_none(id=task.department_id)
-        return department.code if department else None
-    departments = await Department.all()
+async def department_by_category(category: str) -> DepartmentInfo | None:
+    """The department that handles `category` (routing's rule, server.domain.routing)."""
+    departments = await statements.fetch(Department, "SELECT * FROM departments ORDER BY id")
     infos = [
         DepartmentInfo(d.id, d.code, d.kind, frozenset(filter(None, d.handles.split(";"))))
         for d in departments
     ]
-    chosen = department_for(task.category, infos)
+    return department_for(category, infos)
+
+
+async def _department_code(task: Task) -> str | None:
+    """The task's department; before routing, the one routing will pick (same rule)."""
+    if task.department_id:
+        found = await statements.rows(
+            Department, "SELECT code FROM departments WHERE id = $1", task.department_id
+        )
+        return str(found[0]["code"]) if found else None
+    chosen = await department_by_category(task.category)
     return chosen.code if chosen else None
 
 
@@ -312,18 +319,17 @@ def _paused_s(row: TaskClock) -> int:
 
 async def schedule(task: Task, name: str, due_at: datetime) -> None:
     """Create or re-arm the task's timer called `name` (one row per task and name)."""
-    await Timer.update_or_create(
-        task=task,
-        name=name,
-        defaults={
-            "due_at": due_at,
-            "fired_at": None,
-            "cancelled": False,
-            "attempts": 0,
-            "lock_owner": None,
-            "lock_expires_at": None,
-            "last_error": "",
-        },
+    await statements.execute(
+        Timer,
+        "INSERT INTO timers (task_id, name, due_at, fired_at, cancelled, lock_owner,"
+        " lock_expires_at, attempts, last_error) VALUES ($1, $2, $3, NULL, $4, NULL, NULL, 0, '')"
+        " ON CONFLICT (task_id, name) DO UPDATE SET due_at = excluded.due_at, fired_at = NULL,"
+        " cancelled = excluded.cancelled, lock_owner = NULL, lock_expires_at = NULL,"
+        " attempts = 0, last_error = ''",
+        task.id,
+        name,
+        statements.stored(Timer, "due_at", due_at),
+        statements.stored(Timer, "cancelled", False),
     )
 
 

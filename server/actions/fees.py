@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from server.actions.gateway_policy import request_policy_sync
 from server.actions.notify import Recipient, enqueue
+from server.db import statements
 from server.db.estate import Room
 from server.db.fees import FeeRow, Payment
 from server.db.people import Resident, RoomBinding, Staff
@@ -73,7 +74,11 @@ def _fee(row: FeeRow) -> Fee:
 
 
 async def fees_of(room_id: int) -> list[FeeRow]:
-    return await FeeRow.filter(room_id=room_id).order_by("item", "due_date", "period")
+    return await statements.fetch(
+        FeeRow,
+        "SELECT * FROM fee_rows WHERE room_id = $1 ORDER BY item, due_date, period",
+        room_id,
+    )
 
 
 async def household_arrears(room_id: int, today: date, policy: HoldPolicy | None = None) -> Arrears:
@@ -312,6 +317,8 @@ async def hold_for(task: Task, now: datetime, tz: ZoneInfo) -> Arrears | None:
     if task.room_id is None:
         return None  # a public spot: a shared facility is never held
     policy = hold_policy()
+    if not hold_decision(task.category, task.urgency, True, OVERDUE, policy)[0]:
+        return None  # never held, whatever is owed: no need to read the fees
     state = await household_arrears(task.room_id, local_date(now, tz), policy)
     held, _ = hold_decision(task.category, task.urgency, True, state.state, policy)
     return state if held else None

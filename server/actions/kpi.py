@@ -68,8 +68,12 @@ def milestones_of(defn: ProcessDefinition) -> kpi.Milestones:
 async def _building_of(room_id: int | None) -> int | None:
     if room_id is None:
         return None
-    found = await Room.filter(id=room_id).values_list("unit__building_id", flat=True)
-    return int(found[0]) if found else None  # type: ignore[call-overload]
+    found = await statements.rows(
+        Room,
+        "SELECT u.building_id FROM rooms r JOIN units u ON u.id = r.unit_id WHERE r.id = $1",
+        room_id,
+    )
+    return int(found[0]["building_id"]) if found else None
 
 
 async def refresh_facts(

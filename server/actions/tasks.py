@@ -16,7 +16,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from server.actions import fees as fee_actions
-from server.actions.clocks import enter_state, set_deadline
+from server.actions.clocks import department_by_category, enter_state, set_deadline
 from server.actions.kpi import refresh_facts
 from server.actions.notify import Recipient, enqueue
 from server.db import statements
@@ -35,7 +35,7 @@ from server.domain.process import (
     decide,
     load_definition,
 )
-from server.domain.routing import DepartmentInfo, StaffInfo, department_for, pick_assignee
+from server.domain.routing import StaffInfo, pick_assignee
 from server.processes import load_processes
 from templates_msg import label, render_text
 
@@ -263,7 +263,7 @@ async def create_task(
             due_at=deadline,
         )
         if photo_ids:
-            await Photo.filter(id__in=photo_ids, task_id=None).update(task_id=task.id)
+            await _attach_photos(task, photo_ids)
         actor = (
             Actor.of_staff(created_by)
             if created_by
@@ -322,28 +322,34 @@ def _may(defn: ProcessDefinition, state: str, transition: str) -> bool:
     return move is not None and state in move.sources
 
 
+# Staff s serves the community $2: all of them, or it is one of theirs.
+_SERVES_COMMUNITY = (
+    "(s.all_communities OR EXISTS (SELECT 1 FROM staff_communities c"
+    " WHERE c.staff_id = s.id AND c.community_id = $2))"
+)
+
+
 async def _workers_of(department_id: int, community_id: int, roles: tuple[str, ...]) -> list[Staff]:
     """Staff of a department with one of `roles` who serve the community, by id."""
-    return (
-        await Staff.filter(
-            Q(department_id=department_id)
-            & Q(role__in=list(roles))
-            & (Q(all_communities=True) | Q(communities__id=community_id))
-        )
-        .distinct()
-        .order_by("id")
+    return await statements.fetch(
+        Staff,
+        f"SELECT s.* FROM staff s WHERE s.department_id = $1 AND {_SERVES_COMMUNITY}"
+        f" AND s.role IN ({statements.placeholders(3, len(roles))}) ORDER BY s.id",
+        department_id,
+        community_id,
+        *roles,
     )
 
 
 async def _cursor(department_id: int, community_id: int) -> RoutingCursor:
     """The department's round-robin position in the community, locked (created on first use)."""
-    locked = RoutingCursor.filter(
-        department_id=department_id, community_id=community_id
-    ).select_for_update()
-    found = await locked.first()
+    locked = "SELECT * FROM routing_cursors WHERE department_id = $1 AND community_id = $2"
+    locked += statements.for_update(RoutingCursor)
+    found = await statements.fetch_one(RoutingCursor, locked, department_id, community_id)
     if found is None:
         await RoutingCursor.get_or_create(department_id=department_id, community_id=community_id)
-        found = await locked.get()
+        found = await statements.fetch_one(RoutingCursor, locked, department_id, community_id)
+    assert found is not None
     return found
 
 
@@ -386,12 +392,7 @@ async def _send_to_department(
 
 async def _route(task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInfo) -> None:
     """Department by category, then the next person round-robin in that community."""
-    departments = await Department.all()
-    infos = [
-        DepartmentInfo(d.id, d.code, d.kind, frozenset(filter(None, d.handles.split(";"))))
-        for d in departments
-    ]
-    chosen = department_for(task.category, infos)
+    chosen = await department_by_category(task.category)
     if chosen is None:
         await _event(
             task,
@@ -404,16 +405,8 @@ async def _route(task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInf
         )
         return
     task.department_id = chosen.id
-    staff = await Staff.filter(
-        Q(department_id=chosen.id)
-        & Q(role__in=["staff", "lead"])
-        & (Q(all_communities=True) | Q(communities__id=task.community_id))
-    ).distinct()
-    cursor = await _cursor(chosen.id, task.community_id)
-    person = pick_assignee(
-        [StaffInfo(s.id, s.role, chosen.id) for s in staff], cursor.last_staff_id
-    )
-    if person is None:
+    person_id = await _round_robin(task, chosen.id)
+    if person_id is None:
         await task.save(update_fields=["department_id"])
         await _event(
             task,
@@ -425,9 +418,7 @@ async def _route(task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInf
             note=f"nobody in {chosen.code} serves this community",
         )
         return
-    cursor.last_staff_id = person.id
-    await cursor.save(update_fields=["last_staff_id"])
-    await _apply(task, defn, "assign", SYSTEM, Move(assignee_id=person.id), now, tz)
+    await _apply(task, defn, "assign", SYSTEM, Move(assignee_id=person_id), now, tz)
 
 
 # ---------------------------------------------------------------------------- transitions
@@ -516,8 +507,7 @@ async def _check_scope(task: Task, actor: Actor) -> Actor:
         found = await statements.rows(
             Staff,
             "SELECT s.department_id, d.kind FROM staff s JOIN departments d"
-            " ON d.id = s.department_id WHERE s.id = $1 AND (s.all_communities OR EXISTS ("
-            "SELECT 1 FROM staff_communities c WHERE c.staff_id = s.id AND c.community_id = $2))",
+            f" ON d.id = s.department_id WHERE s.id = $1 AND {_SERVES_COMMUNITY}",
             actor.id,
             task.community_id,
         )
@@ -570,9 +560,7 @@ async def _facts(
         except InvalidCoordinates as exc:
             raise TaskRefused("bad_location", str(exc)) from None
     # Site evidence is what staff photographed: a resident's report photo does not count (art. 3.1).
-    photos = (
-        await Photo.filter(task_id=task.id, uploaded_by_kind="staff").count() if needs_photos else 0
-    )
+    photos = await _staff_photos(task) if needs_photos else 0
     window_over = task.completed_at is not None and now >= sla.rating_closes_at(
         defn, task.completed_at
     )
@@ -611,6 +599,26 @@ def _relations(task: Task, actor: Actor) -> set[str]:
             # other than the department's own people, or it settles nothing (article 6.2)
             relations.add("department_manager")
     return relations
+
+
+async def _staff_photos(task: Task) -> int:
+    found = await statements.rows(
+        Photo,
+        "SELECT count(*) AS n FROM photos WHERE task_id = $1 AND uploaded_by_kind = 'staff'",
+        task.id,
+    )
+    return int(found[0]["n"])
+
+
+async def _attach_photos(task: Task, photo_ids: list[int]) -> None:
+    """Photos uploaded for no task yet become the task's (someone else's stay theirs)."""
+    await statements.execute(
+        Photo,
+        "UPDATE photos SET task_id = $1 WHERE task_id IS NULL"
+        f" AND id IN ({statements.placeholders(2, len(photo_ids))})",
+        task.id,
+        *photo_ids,
+    )
 
 
 async def _opinions_so_far(task: Task, defn: ProcessDefinition) -> tuple[bool, int]:
@@ -686,7 +694,7 @@ async def _apply(
             "round": facts.negotiation_round,
         }
     if move.photo_ids:
-        await Photo.filter(id__in=move.photo_ids, task_id=None).update(task_id=task.id)
+        await _attach_photos(task, move.photo_ids)
     if after == "accepted" and before != after:
         task.accepted_at = now
     if after == "on_site" and before != after:
@@ -898,7 +906,9 @@ async def _department_leads(task: Task) -> list[Recipient]:
 
 
 async def _reporter(task: Task) -> list[Recipient]:
-    resident = await Resident.get_or_none(id=task.reporter_id) if task.reporter_id else None
+    resident = await statements.fetch_one(
+        Resident, "SELECT * FROM residents WHERE id = $1", task.reporter_id
+    )
     if resident:
         return [Recipient.of_resident(resident)]
     if task.reporter_openid:

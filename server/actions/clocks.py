@@ -357,9 +357,9 @@ async def fire_timers(timers: Sequence[Timer], *, now: datetime, tz: ZoneInfo) -
 async def _close_unrated(timer: Timer, now: datetime, tz: ZoneInfo) -> None:
     from server.actions import tasks as task_actions  # tasks.py imports this module
 
-    task = await task_actions.locked_task(timer.task_id)
-    assert task is not None  # the timer's foreign key keeps it
-    defn = task_actions.definition_of(task.process)
+    locked = await task_actions.locked_task(timer.task_id)
+    assert locked is not None  # the timer's foreign key keeps it
+    task, defn = locked
     await task_actions._apply(
         task, defn, "close_unrated", task_actions.SYSTEM, task_actions.Move(), now, tz
     )

@@ -83,20 +83,25 @@ async def refresh_facts(
 
     `new`: the task was created in this transaction, so there is no row to update yet.
     """
-    rows = await statements.fetch(
-        TaskEvent, "SELECT * FROM task_events WHERE task_id = $1 ORDER BY id", task.id
+    rows = await statements.rows(
+        TaskEvent,
+        "SELECT action, from_state, to_state, at, actor_id, actor_kind, data FROM task_events"
+        " WHERE task_id = $1 ORDER BY id",
+        task.id,
     )
-    events = [
-        kpi.Event(
-            r.action,
-            r.from_state,
-            r.to_state,
-            r.at,
-            r.actor_id if r.actor_kind == "staff" else None,
-            r.data if isinstance(r.data, dict) else None,
+    events = []
+    for r in rows:
+        data = statements.loaded(TaskEvent, "data", r["data"])
+        events.append(
+            kpi.Event(
+                r["action"],
+                r["from_state"],
+                r["to_state"],
+                statements.loaded(TaskEvent, "at", r["at"]),
+                r["actor_id"] if r["actor_kind"] == "staff" else None,
+                data if isinstance(data, dict) else None,
+            )
         )
-        for r in rows
-    ]
     facts = kpi.task_facts(
         created_at=task.created_at,
         state=task.state,

@@ -110,13 +110,33 @@ def definition_of(version: ProcessVersion) -> ProcessDefinition:
     return _by_version[key]
 
 
+async def definition_for(task: Task) -> ProcessDefinition:
+    """The definition of the task's process version, its JSON read only when not parsed yet."""
+    found = await statements.rows(
+        ProcessVersion,
+        "SELECT kind, version FROM process_versions WHERE id = $1",
+        task.process_id,
+    )
+    key = (found[0]["kind"], found[0]["version"])
+    if key not in _by_version:
+        return definition_of(await ProcessVersion.get(id=task.process_id))
+    return _by_version[key]
+
+
 async def current_version(kind: str) -> tuple[ProcessDefinition, ProcessVersion]:
     defn = current_definitions().get(kind)
     if defn is None:
         raise TaskRefused("unknown_kind", kind)
-    row, _ = await ProcessVersion.get_or_create(
-        kind=kind, version=defn.version, defaults={"definition": dict(defn.raw)}
+    row = await statements.fetch_one(
+        ProcessVersion,
+        "SELECT * FROM process_versions WHERE kind = $1 AND version = $2",
+        kind,
+        defn.version,
     )
+    if row is None:  # the first task since this version was deployed
+        row, _ = await ProcessVersion.get_or_create(
+            kind=kind, version=defn.version, defaults={"definition": dict(defn.raw)}
+        )
     return defn, row
 
 
@@ -131,8 +151,8 @@ def parse_ref(ref: str) -> int | None:
     return int(digits) - REF_OFFSET
 
 
-async def locked_task(task_id: int) -> Task | None:
-    """The task row locked for this transaction, with its community and process version.
+async def locked_task(task_id: int) -> tuple[Task, ProcessDefinition] | None:
+    """The task row locked for this transaction, with its community, and its definition.
 
     FOR UPDATE OF tasks alone, so transitions never wait on the community's row. The process
     version is read after the lock, not joined: a version migration may have just changed the
@@ -142,14 +162,12 @@ async def locked_task(task_id: int) -> Task | None:
     task = await statements.fetch_one(
         Task, "SELECT * FROM tasks WHERE id = $1" + statements.for_update(Task), task_id
     )
-    if task is not None:
-        task.community = await statements.fetch_one(  # type: ignore[assignment]
-            Community, "SELECT * FROM communities WHERE id = $1", task.community_id
-        )
-        task.process = await statements.fetch_one(  # type: ignore[assignment]
-            ProcessVersion, "SELECT * FROM process_versions WHERE id = $1", task.process_id
-        )
-    return task
+    if task is None:
+        return None
+    task.community = await statements.fetch_one(  # type: ignore[assignment]
+        Community, "SELECT * FROM communities WHERE id = $1", task.community_id
+    )
+    return task, await definition_for(task)
 
 
 async def get_task(ref: str) -> Task:
@@ -182,9 +200,12 @@ async def message_values(task: Task, tz: ZoneInfo) -> dict[str, Any]:
             task.room_id,
         )
         place = _room_text(**found[0]) if found else place
-    task.assignee = await statements.fetch_one(
-        Staff, "SELECT * FROM staff WHERE id = $1", task.assignee_id
+    assignee = (
+        await statements.fetch_one(Staff, "SELECT * FROM staff WHERE id = $1", task.assignee_id)
+        if task.assignee_id
+        else None
     )
+    task.assignee = assignee  # _assignee reads it back
     deadline = task.resolve_by or task.arrive_by
     return {
         "ref": task.ref,
@@ -192,8 +213,8 @@ async def message_values(task: Task, tz: ZoneInfo) -> dict[str, Any]:
         "category_name": label("category", task.category),
         "description": task.description,
         "deadline": deadline.astimezone(tz).strftime("%m-%d %H:%M") if deadline else "",
-        "staff_name": task.assignee.name if task.assignee else "",
-        "assignee_name": task.assignee.name if task.assignee else "",
+        "staff_name": assignee.name if assignee else "",
+        "assignee_name": assignee.name if assignee else "",
     }
 
 
@@ -312,8 +333,8 @@ async def _held_for_payment(
         return False
     overdue = fee_actions.money(arrears.overdue_amount)
     note = f"overdue {overdue} for {arrears.overdue_months} months"
-    event = await _apply(task, defn, "hold", SYSTEM, Move(note=note), now, tz)
-    await fee_actions.tell_hold(task, arrears, await message_values(task, tz), event.id, now)
+    event_id = await _apply(task, defn, "hold", SYSTEM, Move(note=note), now, tz)
+    await fee_actions.tell_hold(task, arrears, await message_values(task, tz), event_id, now)
     return True
 
 
@@ -437,11 +458,11 @@ async def fire(
     if task_id is None:
         raise TaskRefused("no_such_task", ref)
     async with in_transaction():
-        task = await locked_task(task_id)
-        if task is None:
+        locked = await locked_task(task_id)
+        if locked is None:
             raise TaskRefused("no_such_task", ref)
+        task, defn = locked
         actor = await _check_scope(task, actor)
-        defn = definition_of(task.process)
         await _apply(task, defn, transition, actor, move, now, tz)
         await refresh_facts(task, defn, tz)
     return task
@@ -461,11 +482,11 @@ async def give_opinion(
         raise TaskRefused("no_such_task", ref)
     move = Move(agree=agree, reason=reason.strip()[:500])
     async with in_transaction():
-        task = await locked_task(task_id)
-        if task is None:
+        locked = await locked_task(task_id)
+        if locked is None:
             raise TaskRefused("no_such_task", ref)
+        task, defn = locked
         actor = await _check_scope(task, actor)
-        defn = definition_of(task.process)
         candidates = [
             t.name
             for t in defn.transitions.values()
@@ -660,8 +681,8 @@ async def _apply(
     tz: ZoneInfo,
     *,
     effects: bool = True,
-) -> TaskEvent:
-    """Fire one allowed transition: task row, event, clocks, messages.
+) -> int:
+    """Fire one allowed transition: task row, event, clocks, messages; returns the event's id.
 
     The caller refreshes the KPI fact row once before its transaction ends (refresh_facts).
     """
@@ -711,7 +732,7 @@ async def _apply(
     task.state = after
     task.updated_at = now
     await task.save()
-    event = await _event(
+    event_id = await _event(
         task,
         name,
         before,
@@ -728,7 +749,7 @@ async def _apply(
         await enter_state(task, defn, before, after, now, tz)
         await _hold(task, defn, after)
     if effects:
-        await _effects(task, defn, decision.effects, name, actor, now, tz, event.id, move)
+        await _effects(task, defn, decision.effects, name, actor, now, tz, event_id, move)
         if "request_callback" in decision.effects:  # present when the definition says so
             await _open_callback(task, now, tz)
     if before == fee_actions.HELD_STATE and after == defn.initial:
@@ -746,7 +767,7 @@ async def _apply(
             tz,
             effects=False,
         )
-    return event
+    return event_id
 
 
 async def _open_callback(task: Task, now: datetime, tz: ZoneInfo) -> None:
@@ -863,22 +884,28 @@ async def _event(
     lng: float | None = None,
     photo_ids: list[int] | None = None,
     data: dict[str, Any] | None = None,
-) -> TaskEvent:
-    return await TaskEvent.create(
-        task=task,
-        action=action,
-        from_state=before,
-        to_state=after,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        note=note,
-        lat=lat,
-        lng=lng,
-        photo_ids=photo_ids or [],
-        data=data or {},
-        at=now,
+) -> int:
+    """Append one row to the task's audit trail; returns its id."""
+    inserted = await statements.rows(
+        TaskEvent,
+        "INSERT INTO task_events (task_id, action, from_state, to_state, actor_kind, actor_id,"
+        " actor_name, note, lat, lng, photo_ids, data, at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        task.id,
+        action,
+        before,
+        after,
+        actor.kind,
+        actor.id,
+        actor.name,
+        note,
+        lat,
+        lng,
+        statements.stored(TaskEvent, "photo_ids", photo_ids or []),
+        statements.stored(TaskEvent, "data", data or {}),
+        statements.stored(TaskEvent, "at", now),
     )
+    return int(inserted[0]["id"])
 
 
 # ---------------------------------------------------------------------------- effects
@@ -1033,8 +1060,7 @@ async def set_visit_time(
         task = await Task.filter(id=task_id).select_for_update().first()
         if task is None or task.reporter_id != resident.id:
             raise TaskRefused("no_such_task", ref)
-        await task.fetch_related("process")
-        if task.state in definition_of(task.process).final_states:
+        if task.state in (await definition_for(task)).final_states:
             raise TaskRefused("wrong_state", f"{ref} is {task.state}")
         task.visit_time = text[:64]
         task.updated_at = now

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 
@@ -52,11 +53,27 @@ async def insert_rows(
     if not rows:
         return
     db = model._meta.db
-    executor = db.executor_class(model=model, db=db)
-    names = executor.regular_columns  # field names, without the generated primary key
-    columns = [model._meta.fields_db_projection[name] for name in names]
-    # tortoise's own statement builder: the dialect's placeholders and ON CONFLICT DO NOTHING
-    sql = executor._prepare_insert_statement(columns, ignore_conflicts=ignore_conflicts).get_sql()
-    plan = [(name, _converter(model, name), _default(model, name)) for name in names]
+    sql, converters = _statement(model, db, ignore_conflicts)
+    plan = [(name, convert, _default(model, name)) for name, convert in converters]
     values = [[convert(row.get(name, default)) for name, convert, default in plan] for row in rows]
     await db.execute_many(sql, values)
+
+
+_Plan = list[tuple[str, Callable[[Any], Any]]]
+_statements: dict[tuple[type[Model], type, bool], tuple[str, _Plan]] = {}
+
+
+def _statement(
+    model: type[Model], db: BaseDBAsyncClient, ignore_conflicts: bool
+) -> tuple[str, _Plan]:
+    """The INSERT and (field, converter) per column, built once per database driver: a new repair
+    inserts its clocks and timers this way, and building it took longer than running it."""
+    key = (model, db.executor_class, ignore_conflicts)
+    if key not in _statements:
+        executor = db.executor_class(model=model, db=db)
+        names = executor.regular_columns  # field names, without the generated primary key
+        columns = [model._meta.fields_db_projection[name] for name in names]
+        # tortoise's own statement builder: the dialect's placeholders, ON CONFLICT DO NOTHING
+        insert = executor._prepare_insert_statement(columns, ignore_conflicts=ignore_conflicts)
+        _statements[key] = (insert.get_sql(), [(name, _converter(model, name)) for name in names])
+    return _statements[key]

@@ -48,6 +48,11 @@ def stored(model: type[Model], field: str, value: Any) -> Any:
     return model._meta.fields_map[field].to_db_value(value, model)
 
 
+def loaded(model: type[Model], field: str, value: Any) -> Any:
+    """A column's `value` as tortoise reads `model.field` (for `rows`: datetimes, JSON)."""
+    return model._meta.fields_map[field].to_python_value(value)
+
+
 async def fetch(model: type[M], text: str, *params: Any) -> list[M]:
     """Instances of `model` from a SELECT of its table's columns (`SELECT * FROM ...`)."""
     db = model._meta.db
@@ -61,7 +66,8 @@ async def fetch_one(model: type[M], text: str, *params: Any) -> M | None:
 
 
 async def rows(model: type[Model], text: str, *params: Any) -> list[dict[str, Any]]:
-    """Plain rows, for columns whose driver types are already right (ids, text, numbers)."""
+    """Plain rows as the driver returns them: right for ids, text and numbers; other columns
+    go through `loaded`."""
     db = model._meta.db
     return await db.execute_query_dict(_sql(db, text), list(params))
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -105,8 +106,7 @@ class Calendar:
             idle = 0 if spans else idle + 1
             if idle > MAX_SEARCH_DAYS:
                 raise ValueError(f"calendar {self.name!r} has no working time after {day}")
-            for a, b in spans:
-                begin, end = self._instant(day, a), self._instant(day, b)
+            for begin, end in _utc_spans(self, day):
                 if end > start:
                     yield max(begin, start), end
             day += timedelta(days=1)
@@ -116,6 +116,15 @@ class Calendar:
             day, second = day + timedelta(days=1), second - DAY_S
         local = datetime.combine(day, time(second // 3600, second % 3600 // 60, second % 60))
         return local.replace(tzinfo=self.tz).astimezone(UTC)
+
+
+@lru_cache(maxsize=4096)
+def _utc_spans(calendar: Calendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """A day's working spans as UTC instants: every deadline computed walks the same few days
+    (a new repair plans 15 timers), and the time zone arithmetic was most of that walk."""
+    return tuple(
+        (calendar._instant(day, a), calendar._instant(day, b)) for a, b in calendar.spans_on(day)
+    )
 
 
 def _merged_pauses(paused: Sequence[Pause]) -> list[tuple[datetime, datetime | None]]:

@@ -31,6 +31,7 @@ from tortoise.transactions import in_transaction
 
 from server.adapters.sms_aliyun import SmsError
 from server.adapters.wechat_api import WechatApiError
+from server.db.bulk import insert_new
 from server.db.outbox import DeliveryReceipt, OutboxMessage, SubscribeAuthorization
 from server.db.people import Resident, Staff, WechatUser
 from server.domain.channels import (
@@ -117,7 +118,7 @@ def outbox_row(
     subject: str | None = None,
     urgent: bool | None = None,
 ) -> OutboxMessage:
-    """An unsaved outbox row (enqueue saves one, a broadcast bulk-inserts a batch)."""
+    """An unsaved outbox row (a broadcast bulk-inserts a batch)."""
     return OutboxMessage(
         **outbox_values(kind, to, values, key=key, now=now, subject=subject, urgent=urgent)
     )
@@ -168,14 +169,8 @@ async def enqueue(
     the row already existed. `urgent` overrides the catalog (an outage notice is urgent).
     """
     render_message(kind, values)  # fail now, in the caller's transaction, not in the relay
-    row = outbox_row(kind, to, values, key=key, now=now, subject=subject, urgent=urgent)
-    try:
-        # A savepoint: a duplicate key must not abort the caller's PostgreSQL transaction.
-        async with in_transaction():
-            await row.save()
-    except IntegrityError:
-        return False
-    return True
+    row = outbox_values(kind, to, values, key=key, now=now, subject=subject, urgent=urgent)
+    return await insert_new(OutboxMessage, row)
 
 
 # ---------------------------------------------------------------------------- deliver

@@ -59,6 +59,20 @@ async def insert_rows(
     await db.execute_many(sql, values)
 
 
+async def insert_new(model: type[Model], row: Mapping[str, Any]) -> bool:
+    """INSERT one row unless it collides with a unique key; True when it went in.
+
+    One statement (ON CONFLICT DO NOTHING RETURNING), where a plain INSERT needed a savepoint
+    around it to survive the collision on PostgreSQL: three round trips.
+    """
+    db = model._meta.db
+    sql, converters = _statement(model, db, True)
+    values = [convert(row.get(name, _default(model, name))) for name, convert in converters]
+    if " RETURNING " not in sql:  # tortoise's PostgreSQL statements return the key already
+        sql += f' RETURNING "{model._meta.db_pk_column}"'
+    return bool(await db.execute_query_dict(sql, values))
+
+
 _Plan = list[tuple[str, Callable[[Any], Any]]]
 _statements: dict[tuple[type[Model], type, bool], tuple[str, _Plan]] = {}
 

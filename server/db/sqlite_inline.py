@@ -11,17 +11,11 @@ PostgreSQL.
 Transactions begin IMMEDIATE: a transaction that read and then writes takes the write lock up
 front, so a web process and a worker sharing the file wait for each other (busy timeout 5 s)
 instead of failing with "database is locked" when a deferred read tries to upgrade.
-
-WAL checkpoints run on a helper thread (`Checkpointer`), not inside a commit: SQLite's automatic
-checkpoint made every thousandth page's commit copy the log into the database file and fsync it,
-20 ms spent on whichever request was unlucky (the lifecycle bench's p99 per step).
 """
 
 from __future__ import annotations
 
-import logging
 import sqlite3
-import threading
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -34,9 +28,6 @@ from tortoise.backends.sqlite.client import (
 )
 
 BUSY_TIMEOUT_S = 5.0
-CHECKPOINT_EVERY_S = 1.0
-
-log = logging.getLogger(__name__)
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -68,40 +59,9 @@ class ImmediateTransaction(SqliteTransactionWrapper):
         await self._connection.execute("BEGIN IMMEDIATE")
 
 
-class Checkpointer(threading.Thread):
-    """Copies a WAL database's log into its file every second, on its own connection.
-
-    PASSIVE: it never waits for readers or writers, and sqlite3 lets go of the GIL while it
-    writes and syncs, so the event loop carries on. The connections it serves turn their own
-    automatic checkpoints off (`wal_autocheckpoint=0`); the last one to close checkpoints too.
-    """
-
-    def __init__(self, filename: str) -> None:
-        super().__init__(name=f"checkpoint {filename}", daemon=True)
-        self.filename = filename
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        conn = sqlite3.connect(self.filename, isolation_level=None, timeout=0)
-        try:
-            while not self.stopping.wait(CHECKPOINT_EVERY_S):
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:  # busy or gone: the next round tries again
-                    log.warning("WAL checkpoint of %s failed: %s", self.filename, exc)
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join()
-
-
 class InlineSqliteClient(SqliteClient):
-    _checkpointer: Checkpointer | None = None
-
     async def create_connection(self, with_db: bool) -> None:
-        """As SqliteClient.create_connection, on an InlineConnection, checkpointed aside."""
+        """As SqliteClient.create_connection, on an InlineConnection."""
         if self._connection is not None:
             return
         filename = self.filename
@@ -112,17 +72,7 @@ class InlineSqliteClient(SqliteClient):
         self._connection._conn.row_factory = sqlite3.Row
         for pragma, value in self.pragmas.items():
             await self._connection.execute(f"PRAGMA {pragma}={value}")
-        if filename != ":memory:" and str(self.pragmas.get("journal_mode")).upper() == "WAL":
-            await self._connection.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = Checkpointer(filename)
-            self._checkpointer.start()
         await self._post_connect()
-
-    async def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-            self._checkpointer = None
-        await super().close()
 
     def _in_transaction(self) -> TransactionContext:
         return SqliteTransactionContext(ImmediateTransaction(self), self._lock)

@@ -8,11 +8,10 @@ create (report, route, assign), accept, check_in (geofence), photo (store the si
 complete (needs check-in and a photo), rate. SpiffWorkflow runs tests/bench/spiff_repair.bpmn
 and after every step serializes the whole workflow (BpmnWorkflowSerializer) and UPSERTs it into
 a (id, state) table with a commit, under the same SQLite PRAGMAs as our own connections
-(read from server.db's config: WAL, synchronous, ...) and with the same WAL checkpoint thread.
-Per database, one fresh interpreter sets every engine up on a fresh database and then runs
-their lifecycles interleaved (one of each in turn, the order rotating), so a busy neighbour
-slows every engine alike; warm-up lifecycles excluded, same N. docs/benchmarks.md explains
-the figures.
+(read from server.db's config: WAL, synchronous, ...). Per database, one fresh interpreter sets
+every engine up on a fresh database and then runs their lifecycles interleaved (one of each in
+turn, the order rotating), so a busy neighbour slows every engine alike; warm-up lifecycles
+excluded, same N. docs/benchmarks.md explains the figures.
 """
 
 from __future__ import annotations
@@ -243,19 +242,13 @@ def our_sqlite_pragmas(path: Path) -> dict[str, Any]:
 
 
 class SqliteStore:
-    """(id, state) rows in a SQLite file with our PRAGMAs and our WAL checkpoints on a helper
-    thread (server.db.sqlite_inline.Checkpointer); stdlib sqlite3, no thread hop."""
+    """(id, state) rows in a SQLite file with our PRAGMAs; stdlib sqlite3, no thread hop."""
 
     def __init__(self, path: Path) -> None:
-        from server.db.sqlite_inline import Checkpointer
-
         self.pragmas = our_sqlite_pragmas(path)  # same journal and sync settings as ours
         self.conn = sqlite3.connect(path, isolation_level=None)
         for name, value in self.pragmas.items():
             self.conn.execute(f"PRAGMA {name}={value}")
-        self.conn.execute("PRAGMA wal_autocheckpoint=0")
-        self.checkpointer = Checkpointer(str(path))
-        self.checkpointer.start()
         self.conn.execute("CREATE TABLE workflows (id INTEGER PRIMARY KEY, state TEXT NOT NULL)")
 
     async def count(self) -> int:
@@ -280,7 +273,6 @@ class SqliteStore:
         self.conn.execute("COMMIT")
 
     async def close(self) -> None:
-        self.checkpointer.stop()
         self.conn.close()
 
 

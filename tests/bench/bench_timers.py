@@ -274,9 +274,13 @@ def run_database(
     result["catch_up_rate"] = asyncio.run(catch_up(url, args.catch_up))
     result["insert_s"] = insert_s
     result["killed_after_s"] = (killed_at - first_due).total_seconds()
-    result["errors"] = sum(log.read_text(errors="replace").count("Traceback") for log in logs)
-    if result["errors"]:
-        print(f"  {database}: worker logs with tracebacks kept in {workdir}", flush=True)
+    texts = [log.read_text(errors="replace") for log in logs]
+    result["errors"] = sum(text.count("Traceback") for text in texts)
+    for text in texts:  # the work directory goes when the bench ends: show the first one
+        if "Traceback" in text:
+            print(f"  {database}: a worker's traceback:", flush=True)
+            print(text[text.index("Traceback") :][:3000], flush=True)
+            break
     return result
 
 

@@ -152,9 +152,9 @@ def parse_ref(ref: str) -> int | None:
 
 
 async def locked_task(task_id: int) -> tuple[Task, ProcessDefinition] | None:
-    """The task row locked for this transaction, with its community, and its definition.
+    """The task row locked for this transaction, and its definition.
 
-    FOR UPDATE OF tasks alone, so transitions never wait on the community's row. The process
+    FOR UPDATE OF tasks alone, so transitions never wait on another row. The process
     version is read after the lock, not joined: a version migration may have just changed the
     task's process_id, and PostgreSQL rechecks a locked row's joins against the old join row
     (tests/bench/bench_migration.py caught an accept reading no process).
@@ -164,9 +164,6 @@ async def locked_task(task_id: int) -> tuple[Task, ProcessDefinition] | None:
     )
     if task is None:
         return None
-    task.community = await statements.fetch_one(  # type: ignore[assignment]
-        Community, "SELECT * FROM communities WHERE id = $1", task.community_id
-    )
     return task, await definition_for(task)
 
 
@@ -568,7 +565,11 @@ async def _facts(
         others_agree, negotiation_round = await _opinions_so_far(task, defn)
     inside = None
     if move.lat is not None and move.lng is not None:
-        community = task.community
+        # read here, not with the task: only a move with a location needs the geofence
+        community = await statements.fetch_one(
+            Community, "SELECT * FROM communities WHERE id = $1", task.community_id
+        )
+        assert community is not None  # the task's foreign key keeps it
         try:
             inside = check_geofence(
                 community.lat,

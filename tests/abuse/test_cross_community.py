@@ -18,6 +18,7 @@ from server.db.fees import FeeRow
 from server.db.governance import Facility
 from server.db.people import Resident
 from server.db.tasks import Task, TaskEvent
+from server.domain.privacy import mask_phone
 from tests.support.seed import bearer, token_for
 from tests.support.servers import serving
 from tests.support.world import PARAM, console_cookie, seed_world
@@ -60,7 +61,10 @@ async def seed_beta(settings, estate):  # type: ignore[no-untyped-def]
         "facility_code": "beta-lamp-77",
         "resident_id": neighbour.id,
     }
-    markers = {task.ref, "beta-secret-leak", "李娜", "4321.09", "beta-lamp-77", "5678"}
+    # The phone as shown masked and whole; a bare "5678" would also match estate A's own refs
+    # (T + id, and PostgreSQL's ids keep climbing through the suite).
+    phone = {neighbour.phone, mask_phone(neighbour.phone)}
+    markers = {task.ref, "beta-secret-leak", "李娜", "4321.09", "beta-lamp-77", *phone}
     return task, values, markers
 
 

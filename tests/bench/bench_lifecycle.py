@@ -89,6 +89,7 @@ class Engine:
     lifecycle: Callable[[Timings], Awaitable[None]]  # one repair, report to rating
     describe: Callable[[int], Awaitable[str]]  # after `count` lifecycles: check them, say what
     close: Callable[[], Awaitable[None]]
+    sql_alone: Callable[[], dict[str, float]] | None = None  # ours on SQLite: StatementLog.replay
 
 
 async def measure(engines: dict[str, Engine], n: int, warmup: int) -> dict[str, dict[str, Any]]:
@@ -105,7 +106,7 @@ async def measure(engines: dict[str, Engine], n: int, warmup: int) -> dict[str, 
             started = time.perf_counter()
             await engines[name].lifecycle(timings[name])
             elapsed[name] += time.perf_counter() - started
-    return {
+    results = {
         name: {
             "n": n,
             "elapsed_s": elapsed[name],
@@ -114,6 +115,10 @@ async def measure(engines: dict[str, Engine], n: int, warmup: int) -> dict[str, 
         }
         for name in order
     }
+    for name, engine in engines.items():
+        if engine.sql_alone is not None:
+            results[name]["sql_alone"] = engine.sql_alone()
+    return results
 
 
 # ---- ours: server.actions on a migrated, seeded database -----------------------------------------
@@ -144,8 +149,57 @@ class StatementCounter(logging.Handler):
             logger.propagate = propagate
 
 
+class StatementLog:
+    """Every statement our SQLite connection runs, with its parameters, replayable without us.
+
+    Replayed through stdlib sqlite3 on a copy of the database as it was before the first
+    lifecycle, they give the time SQLite itself spends on our lifecycles: what any code sending
+    the same statements must spend, however fast its Python (docs/benchmarks.md, "The floor").
+    """
+
+    def __init__(self, connection: Any, snapshot: Path) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.lifecycles = 0
+        self.recording = True
+        self.snapshot = snapshot
+        with sqlite3.connect(snapshot) as copy:
+            connection._conn.backup(copy)
+        run = connection._execute  # InlineConnection: every call tortoise makes passes here
+
+        async def logged(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            if self.recording and fn.__name__ in self.REPLAYED:
+                self.calls.append((fn.__name__, args))
+            return await run(fn, *args, **kwargs)
+
+        connection._execute = logged
+
+    REPLAYED = ("execute", "_execute_insert", "_execute_fetchall", "executemany", "commit")
+
+    def replay(self) -> dict[str, float]:
+        """Seconds per lifecycle for the statements alone, and for their commits."""
+        conn = sqlite3.connect(self.snapshot, isolation_level=None)
+        for name, value in our_sqlite_pragmas(self.snapshot).items():
+            conn.execute(f"PRAGMA {name}={value}")
+        total = commits = 0.0
+        for name, args in self.calls:
+            started = time.perf_counter()
+            if name == "commit":
+                conn.commit()
+            elif name == "executemany":
+                conn.executemany(*args)
+            else:
+                conn.execute(*args).fetchall()
+            spent = time.perf_counter() - started
+            total += spent
+            commits += spent if name == "commit" else 0.0
+        conn.close()
+        return {"lifecycle_s": total / self.lifecycles, "commit_s": commits / self.lifecycles}
+
+
 async def open_ours(url: str, workdir: Path) -> Engine:
     """Lifecycles through create_task / fire / store_photo, each step its own transaction."""
+    from tortoise import connections
+
     from server import db
     from server.actions.photos import store_photo
     from server.actions.tasks import Actor, Move, create_task, fire, rating_transition
@@ -161,6 +215,10 @@ async def open_ours(url: str, workdir: Path) -> Engine:
     staff_actors = {s.id: Actor.of_staff(s) for s in await Staff.all()}
     resident = Actor.of_resident(estate.resident_a)
     media_dir = workdir / "media"
+    log = None
+    if url.startswith("sqlite://"):
+        connection = connections.get("default")._connection
+        log = StatementLog(connection, workdir / "ours-before.sqlite3")
 
     async def lifecycle(t: Timings) -> None:
         task = await t.step(
@@ -205,8 +263,12 @@ async def open_ours(url: str, workdir: Path) -> Engine:
         )
         if closed.state != "closed":
             raise RuntimeError(f"{ref} ended in {closed.state}, not closed")
+        if log is not None and log.recording:
+            log.lifecycles += 1
 
     async def describe(count: int) -> str:
+        if log is not None:
+            log.recording = False
         statements = StatementCounter()
         with statements.attached():  # one more, unmeasured lifecycle: logging costs time
             await lifecycle(Timings(record=False))
@@ -225,7 +287,7 @@ async def open_ours(url: str, workdir: Path) -> Engine:
             )
         )
 
-    return Engine(lifecycle, describe, db.close)
+    return Engine(lifecycle, describe, db.close, log.replay if log is not None else None)
 
 
 # ---- SpiffWorkflow: the same steps on tests/bench/spiff_repair.bpmn ------------------------------
@@ -600,6 +662,19 @@ def rows_for(database: str, results: dict[str, dict[str, Any]], n: int) -> list[
                 p99,
                 "ms",
                 f"{worst}; goal <= {GOAL_P99_MS:.0f} ms: {verdict}",
+            )
+        )
+    alone = results.get("ours", {}).get("sql_alone")
+    if alone and "spiff" in results:
+        ceiling = 1 / alone["lifecycle_s"]
+        rows.append(
+            Row(
+                f"lifecycle {database} our SQL alone, replayed",
+                ceiling,
+                "lifecycles/s",
+                f"{ceiling / rate(results['spiff']):.2f}x SpiffWorkflow at most, however fast the "
+                f"Python; per lifecycle {alone['commit_s'] * 1000:.2f} ms commits + "
+                f"{(alone['lifecycle_s'] - alone['commit_s']) * 1000:.2f} ms statements",
             )
         )
     if "ours" in results and "spiff" in results:

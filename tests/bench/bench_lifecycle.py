@@ -89,7 +89,7 @@ class Engine:
     lifecycle: Callable[[Timings], Awaitable[None]]  # one repair, report to rating
     describe: Callable[[int], Awaitable[str]]  # after `count` lifecycles: check them, say what
     close: Callable[[], Awaitable[None]]
-    sql_alone: Callable[[], dict[str, float]] | None = None  # ours on SQLite: StatementLog.replay
+    sql_alone: Callable[[int], Awaitable[dict[str, float]]] | None = None  # ours, SQLite
 
 
 async def measure(engines: dict[str, Engine], n: int, warmup: int) -> dict[str, dict[str, Any]]:
@@ -117,7 +117,7 @@ async def measure(engines: dict[str, Engine], n: int, warmup: int) -> dict[str, 
     }
     for name, engine in engines.items():
         if engine.sql_alone is not None:
-            results[name]["sql_alone"] = engine.sql_alone()
+            results[name]["sql_alone"] = await engine.sql_alone(n)
     return results
 
 
@@ -152,30 +152,33 @@ class StatementCounter(logging.Handler):
 class StatementLog:
     """Every statement our SQLite connection runs, with its parameters, replayable without us.
 
-    Replayed through stdlib sqlite3 on a copy of the database as it was before the first
-    lifecycle, they give the time SQLite itself spends on our lifecycles: what any code sending
-    the same statements must spend, however fast its Python (docs/benchmarks.md, "The floor").
+    Replayed through stdlib sqlite3 on a copy of the database as it was before they ran, they
+    give the time SQLite itself spends on our lifecycles: what any code sending the same
+    statements must spend, however fast its Python (docs/benchmarks.md, "The floor"). Recorded
+    after the measured lifecycles, so that the growing log cannot slow those down.
     """
+
+    REPLAYED = ("execute", "_execute_insert", "_execute_fetchall", "executemany", "commit")
 
     def __init__(self, connection: Any, snapshot: Path) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
-        self.lifecycles = 0
-        self.recording = True
         self.snapshot = snapshot
         with sqlite3.connect(snapshot) as copy:
             connection._conn.backup(copy)
+        self.connection = connection
         run = connection._execute  # InlineConnection: every call tortoise makes passes here
 
         async def logged(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            if self.recording and fn.__name__ in self.REPLAYED:
+            if fn.__name__ in self.REPLAYED:
                 self.calls.append((fn.__name__, args))
             return await run(fn, *args, **kwargs)
 
         connection._execute = logged
 
-    REPLAYED = ("execute", "_execute_insert", "_execute_fetchall", "executemany", "commit")
+    def stop(self) -> None:
+        del self.connection._execute  # the class's own method again
 
-    def replay(self) -> dict[str, float]:
+    def replay(self, lifecycles: int) -> dict[str, float]:
         """Seconds per lifecycle for the statements alone, and for their commits."""
         conn = sqlite3.connect(self.snapshot, isolation_level=None)
         for name, value in our_sqlite_pragmas(self.snapshot).items():
@@ -193,7 +196,7 @@ class StatementLog:
             total += spent
             commits += spent if name == "commit" else 0.0
         conn.close()
-        return {"lifecycle_s": total / self.lifecycles, "commit_s": commits / self.lifecycles}
+        return {"lifecycle_s": total / lifecycles, "commit_s": commits / lifecycles}
 
 
 async def open_ours(url: str, workdir: Path) -> Engine:
@@ -215,10 +218,6 @@ async def open_ours(url: str, workdir: Path) -> Engine:
     staff_actors = {s.id: Actor.of_staff(s) for s in await Staff.all()}
     resident = Actor.of_resident(estate.resident_a)
     media_dir = workdir / "media"
-    log = None
-    if url.startswith("sqlite://"):
-        connection = connections.get("default")._connection
-        log = StatementLog(connection, workdir / "ours-before.sqlite3")
 
     async def lifecycle(t: Timings) -> None:
         task = await t.step(
@@ -263,12 +262,8 @@ async def open_ours(url: str, workdir: Path) -> Engine:
         )
         if closed.state != "closed":
             raise RuntimeError(f"{ref} ended in {closed.state}, not closed")
-        if log is not None and log.recording:
-            log.lifecycles += 1
 
     async def describe(count: int) -> str:
-        if log is not None:
-            log.recording = False
         statements = StatementCounter()
         with statements.attached():  # one more, unmeasured lifecycle: logging costs time
             await lifecycle(Timings(record=False))
@@ -287,7 +282,16 @@ async def open_ours(url: str, workdir: Path) -> Engine:
             )
         )
 
-    return Engine(lifecycle, describe, db.close, log.replay if log is not None else None)
+    async def sql_alone(lifecycles: int) -> dict[str, float]:
+        """`lifecycles` more, recorded, then their statements replayed without us."""
+        connection = connections.get("default")._connection
+        log = StatementLog(connection, workdir / "ours-before-replay.sqlite3")
+        for _ in range(lifecycles):
+            await lifecycle(Timings(record=False))
+        log.stop()
+        return log.replay(lifecycles)
+
+    return Engine(lifecycle, describe, db.close, sql_alone if url.startswith("sqlite") else None)
 
 
 # ---- SpiffWorkflow: the same steps on tests/bench/spiff_repair.bpmn ------------------------------

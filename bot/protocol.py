@@ -1,7 +1,8 @@
 """The official-account push protocol, pure: signatures, timestamp window, AES, parsing, replies.
 
-wechatpy does the crypto and the parsing; this module adds what it leaves out (timestamp window,
-refusing plaintext in safe mode, entity-free XML, a size cap, the dedupe key).
+wechatpy does the crypto and builds the message objects; this module adds what it leaves out
+(timestamp window, refusing plaintext in safe mode, entity-free XML, a size cap, the dedupe key)
+and parses the XML itself with the C ElementTree (see _xml_fields).
 """
 
 # Official docs this follows (developers.weixin.qq.com/doc/offiaccount):
@@ -19,13 +20,12 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from xml.etree import ElementTree
 
-import xmltodict
-from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
-from wechatpy.events import BaseEvent
+from wechatpy.events import EVENT_TYPES, BaseEvent
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.messages import BaseMessage
+from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
 from wechatpy.replies import create_reply
 from wechatpy.utils import WeChatSigner
 
@@ -180,29 +180,57 @@ def _check_markup(xml: bytes) -> None:
 
 
 def _parse_xml(xml: bytes) -> dict[str, Any]:
+    """The fields under a push's <xml> root."""
     try:
-        root = xmltodict.parse(xml, disable_entities=True)
-    except Exception as exc:  # ExpatError, ValueError (entities), UnicodeError
+        root = ElementTree.fromstring(xml)
+    except (ElementTree.ParseError, ValueError) as exc:
         raise BadPush("malformed_xml") from exc
-    inner = root.get("xml") if isinstance(root, dict) else None
+    inner = _xml_fields(root) if root.tag == "xml" else None
     if not isinstance(inner, dict):
         raise BadPush("malformed_xml")
     return inner
+
+
+def _xml_fields(element: ElementTree.Element) -> Any:
+    """An element as xmltodict gives it (what wechatpy's messages read): nested dicts, a repeated
+    tag as a list, whitespace-stripped text, None when empty, attributes as "@name".
+
+    ElementTree builds the tree in C; xmltodict calls Python for every tag and text, which made
+    the two parses of a push a third of the webhook's CPU (docs/benchmarks.md). Safe here because
+    a DOCTYPE, the only way to declare entities, is refused before parsing (_check_markup).
+    """
+    if not len(element) and not element.attrib:  # a plain field: most of a push
+        return (element.text or "").strip() or None
+    item: dict[str, Any] | None = {f"@{k}": v for k, v in element.attrib.items()} or None
+    for child in element:
+        value = _xml_fields(child)
+        if item is None:
+            item = {}
+        if child.tag not in item:
+            item[child.tag] = value
+        elif isinstance(item[child.tag], list):
+            item[child.tag].append(value)
+        else:
+            item[child.tag] = [item[child.tag], value]
+    text = ((element.text or "") + "".join(child.tail or "" for child in element)).strip()
+    if item is None:
+        return text or None
+    if text:
+        item["#text"] = text
+    return item
 
 
 _REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
 
 
 def _parse_message(xml: bytes) -> BaseMessage:
-    try:
-        message = parse_message(xml.decode())
-    except Exception as exc:  # ExpatError, ValueError (entities), KeyError/TypeError (shape)
-        raise BadPush("malformed_xml") from exc
-    fields = message._data if message is not None else None
-    if not isinstance(fields, dict) or not all(
-        isinstance(fields.get(name), str) and fields[name] for name in _REQUIRED
-    ):
+    fields = _parse_xml(xml)
+    if not all(isinstance(fields.get(name), str) and fields[name] for name in _REQUIRED):
         raise BadPush("missing_fields")
+    try:
+        message = _message_of(fields)
+    except Exception as exc:  # an Event or EventKey that is not text
+        raise BadPush("malformed_xml") from exc
     try:
         # wechatpy converts lazily: touch the typed fields now so a bad value is a 400 here,
         # not an exception in a handler.
@@ -212,6 +240,27 @@ def _parse_message(xml: bytes) -> BaseMessage:
     except Exception as exc:  # ValueError/TypeError from wechatpy's converters
         raise BadPush("malformed_fields") from exc
     return message
+
+
+def _message_of(fields: dict[str, Any]) -> BaseMessage:
+    """The message or event class wechatpy.parse_message would build from these fields (its
+    dispatch, wechatpy 2.0.0a26; tests/unit/test_protocol.py compares the two on every kind)."""
+    message_type = fields["MsgType"].lower()
+    if message_type != "event" and not message_type.startswith("device_"):
+        return MESSAGE_TYPES.get(message_type, UnknownMessage)(fields)
+    event_type = fields["Event"].lower() if "Event" in fields else None
+    if event_type is None and message_type.startswith("device_"):
+        event_type = message_type
+    elif message_type.startswith("device_"):
+        event_type = f"device_{event_type}"
+    event_key = fields.get("EventKey")
+    if event_type == "subscribe" and event_key:
+        if event_key.startswith(("scanbarcode|", "scanimage|")):
+            event_type = fields["Event"] = "subscribe_scan_product"
+        elif event_key.startswith("qrscene_"):
+            event_type = fields["Event"] = "subscribe_scan"
+            fields["EventKey"] = event_key[len("qrscene_") :]
+    return EVENT_TYPES.get(event_type, UnknownMessage)(fields)
 
 
 def event_name(message: BaseMessage) -> str | None:

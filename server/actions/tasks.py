@@ -197,12 +197,12 @@ async def message_values(task: Task, tz: ZoneInfo) -> dict[str, Any]:
             task.room_id,
         )
         place = _room_text(**found[0]) if found else place
-    assignee = (
-        await statements.fetch_one(Staff, "SELECT * FROM staff WHERE id = $1", task.assignee_id)
-        if task.assignee_id
-        else None
-    )
-    task.assignee = assignee  # _assignee reads it back
+    assignee = _assignee_in_hand(task)
+    if assignee is None and task.assignee_id:
+        assignee = await statements.fetch_one(
+            Staff, "SELECT * FROM staff WHERE id = $1", task.assignee_id
+        )
+        task.assignee = assignee  # _assignee reads it back
     deadline = task.resolve_by or task.arrive_by
     return {
         "ref": task.ref,
@@ -371,7 +371,7 @@ async def _cursor(department_id: int, community_id: int) -> RoutingCursor:
     return found
 
 
-async def _round_robin(task: Task, department_id: int) -> int | None:
+async def _round_robin(task: Task, department_id: int) -> Staff | None:
     """The next staff member (lead only when there is no staff) of the department for the task."""
     staff = await _workers_of(department_id, task.community_id, ("staff", "lead"))
     cursor = await _cursor(department_id, task.community_id)
@@ -382,7 +382,7 @@ async def _round_robin(task: Task, department_id: int) -> int | None:
         return None
     cursor.last_staff_id = person.id
     await cursor.save(update_fields=["last_staff_id"])
-    return person.id
+    return next(s for s in staff if s.id == person.id)
 
 
 async def _send_to_department(
@@ -393,8 +393,8 @@ async def _send_to_department(
     if not _may(defn, task.state, "assign"):
         return
     leads = await _workers_of(department.id, task.community_id, ("lead",))
-    person_id = leads[0].id if leads else await _round_robin(task, department.id)
-    if person_id is None:
+    person = leads[0] if leads else await _round_robin(task, department.id)
+    if person is None:
         await _event(
             task,
             "unrouted",
@@ -405,7 +405,7 @@ async def _send_to_department(
             note=f"nobody in {department.code} serves this community",
         )
         return
-    await _apply(task, defn, "assign", SYSTEM, Move(assignee_id=person_id), now, tz)
+    await _assign_to(task, defn, person, now, tz)
 
 
 async def _route(task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInfo) -> None:
@@ -423,8 +423,8 @@ async def _route(task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInf
         )
         return
     task.department_id = chosen.id
-    person_id = await _round_robin(task, chosen.id)
-    if person_id is None:
+    person = await _round_robin(task, chosen.id)
+    if person is None:
         await task.save(update_fields=["department_id"])
         await _event(
             task,
@@ -436,7 +436,14 @@ async def _route(task: Task, defn: ProcessDefinition, now: datetime, tz: ZoneInf
             note=f"nobody in {chosen.code} serves this community",
         )
         return
-    await _apply(task, defn, "assign", SYSTEM, Move(assignee_id=person_id), now, tz)
+    await _assign_to(task, defn, person, now, tz)
+
+
+async def _assign_to(
+    task: Task, defn: ProcessDefinition, person: Staff, now: datetime, tz: ZoneInfo
+) -> None:
+    task.assignee = person  # in hand for the assignee's message: no second read
+    await _apply(task, defn, "assign", SYSTEM, Move(assignee_id=person.id), now, tz)
 
 
 # ---------------------------------------------------------------------------- transitions
@@ -821,10 +828,10 @@ async def _transfer(task: Task, department_id: int | None) -> None:
         raise TaskRefused("no_such_department", str(department_id))
     if department.id == task.department_id:
         raise TaskRefused("same_department", department.code)
-    person_id = await _round_robin(task, department.id)
-    if person_id is None:
+    person = await _round_robin(task, department.id)
+    if person is None:
         raise TaskRefused("nobody_in_department", department.code)
-    task.department_id, task.assignee_id = department.id, person_id
+    task.department_id, task.assignee = department.id, person
 
 
 async def _hold(task: Task, defn: ProcessDefinition, state: str) -> None:
@@ -915,11 +922,18 @@ async def _event(
 async def _assignee(task: Task) -> list[Recipient]:
     if not task.assignee_id:
         return []
-    fetched = task.assignee  # message_values has just fetched it: no second read
-    if isinstance(fetched, Staff) and fetched.id == task.assignee_id:
-        return [Recipient.of_staff(fetched)]
-    staff = await Staff.get_or_none(id=task.assignee_id)
+    staff = _assignee_in_hand(task) or await Staff.get_or_none(id=task.assignee_id)
     return [Recipient.of_staff(staff)] if staff else []
+
+
+def _assignee_in_hand(task: Task) -> Staff | None:
+    """The assignee routing picked or message_values read in this transaction, else None.
+
+    tortoise keeps a relation set on the instance in `_assignee`; reading `task.assignee`
+    instead would build a query whenever it is not there.
+    """
+    known = task.__dict__.get("_assignee")
+    return known if isinstance(known, Staff) and known.id == task.assignee_id else None
 
 
 async def _department_leads(task: Task) -> list[Recipient]:

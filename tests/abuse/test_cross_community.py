@@ -61,8 +61,9 @@ async def seed_beta(settings, estate):  # type: ignore[no-untyped-def]
         "facility_code": "beta-lamp-77",
         "resident_id": neighbour.id,
     }
-    # The phone as shown masked and whole; a bare "5678" would also match estate A's own refs
-    # (T + id, and PostgreSQL's ids keep climbing through the suite).
+    # The phone as shown masked and whole. A short marker of hex digits alone, such as a bare
+    # "5678", turns up by chance in the 64-hex CSRF token every console page carries (about 4 %
+    # of runs failed on it).
     phone = {neighbour.phone, mask_phone(neighbour.phone)}
     markers = {task.ref, "beta-secret-leak", "李娜", "4321.09", "beta-lamp-77", *phone}
     return task, values, markers

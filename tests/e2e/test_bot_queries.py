@@ -12,8 +12,8 @@ from server.db.people import Resident
 from server.db.tasks import Task, TaskEvent
 from server.workers.outbox import relay_once
 from templates_msg import label, render_text
-from tests.e2e.test_bot_repair import daytime
 from tests.support.chat import PNG, Chat
+from tests.support.notify import daytime
 from tests.support.seed import Estate, seed_estate
 
 RESIDENT = "o_res_a"

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from server.actions.tasks import get_task
 from server.workers.outbox import relay_once
 from templates_msg import label, render_text
 from tests.support.chat import PNG, Chat
+from tests.support.notify import daytime
 from tests.support.seed import bearer, seed_estate, token_for
 
 INSIDE = (30.2891, 120.1212)  # alpha's centre is 30.2890, 120.1210, radius 300 m
 OUTSIDE = (30.3050, 120.1500)  # beta's centre, about 3.3 km away
-
-
-def daytime() -> datetime:
-    """A relay time outside quiet hours (22:00-07:00), when non-urgent messages go out too."""
-    tz = ZoneInfo("Asia/Shanghai")
-    day = datetime.now(tz).date() + timedelta(days=1)
-    return datetime.combine(day, time(12, 0), tzinfo=tz).astimezone(UTC)
 
 
 def ref_in(reply: str) -> str:

@@ -13,6 +13,7 @@ from server.db.people import Staff
 from server.workers.outbox import relay_once
 from templates_msg import label, render_text
 from tests.support.chat import PNG, Chat
+from tests.support.notify import daytime
 from tests.support.seed import bearer, seed_estate, seed_supervision, token_for
 
 STAFF = "o_staff_a"  # 王强, engineering (eng) staff in alpha
@@ -98,7 +99,7 @@ async def test_two_new_lamps_approved_in_chat_appear_in_the_registry_and_departm
     [decided] = await OutboxMessage.filter(kind="change_decided")
     assert decided.recipient_id == estate.staff_a.id and decided.values["approved"] is True
 
-    await relay_once(services)
+    await relay_once(services, now=daytime())  # change_applied is not urgent: not at night
     [to_cleaning] = wechat_calls.calls(kind="template", openid=CLEANING_LEAD)
     assert to_cleaning["payload"]["data"]["character_string1"]["value"] == ref
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from server.api.fees import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_of
 from server.db.estate import Room
@@ -18,11 +19,18 @@ from tests.support.seed import Estate
 async def owe(
     room: Room, *, days_overdue: int, amount: str = "960.00", item: str = "property_fee"
 ) -> FeeRow:
-    """An unpaid fee whose due date passed `days_overdue` days ago (negative: not yet due)."""
-    due = date.today() - timedelta(days=days_overdue)
+    """An unpaid fee whose due date passed `days_overdue` days ago (negative: not yet due).
+
+    Its period is the month about `days_overdue` / 30 months back, not the due date's month:
+    two fees 30 days apart would otherwise share a period (and the unique key) whenever both
+    dates fell in one 31-day month.
+    """
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the estate's today, as the server's
+    due = today - timedelta(days=days_overdue)
+    months_back = today.year * 12 + today.month - 1 - round(days_overdue / 30)
     return await FeeRow.create(
         room=room,
-        period=f"{due:%Y-%m}",
+        period=f"{months_back // 12}-{months_back % 12 + 1:02d}",
         item=item,
         amount_due=Decimal(amount),
         amount_paid=Decimal("0.00"),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from server.actions.notify import Recipient
 from server.workers.outbox import relay_once
@@ -12,6 +13,15 @@ from templates_msg import catalog
 NOON = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai: outside quiet hours
 NIGHT = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)  # 23:30 in Asia/Shanghai: quiet hours
 MORNING = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)  # 07:00 the next day in Asia/Shanghai
+
+
+def daytime() -> datetime:
+    """A relay time outside quiet hours (22:00-07:00), when non-urgent messages go out too:
+    tomorrow noon in Asia/Shanghai, so anything queued now is due by then."""
+    tz = ZoneInfo("Asia/Shanghai")
+    day = datetime.now(tz).date() + timedelta(days=1)
+    return datetime.combine(day, time(12, 0), tzinfo=tz).astimezone(UTC)
+
 
 STAFF = Recipient("staff", 1, "o_staff_1", "13600000001")
 RESIDENT = Recipient("resident", 2, "o_res_2", "13800002222", "m_res_2")

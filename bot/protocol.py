@@ -183,9 +183,9 @@ def _parse_xml(xml: bytes) -> dict[str, Any]:
     """The fields under a push's <xml> root."""
     try:
         root = ElementTree.fromstring(xml)
-    except (ElementTree.ParseError, ValueError) as exc:
+        inner = _xml_fields(root) if root.tag == "xml" else None
+    except (ElementTree.ParseError, ValueError, RecursionError) as exc:  # recursion: deep nesting
         raise BadPush("malformed_xml") from exc
-    inner = _xml_fields(root) if root.tag == "xml" else None
     if not isinstance(inner, dict):
         raise BadPush("malformed_xml")
     return inner

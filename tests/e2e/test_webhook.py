@@ -338,8 +338,9 @@ ENTITY_BOMB = """<?xml version="1.0"?>
         "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName>"
         "<CreateTime>yesterday</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
         ENTITY_BOMB,
+        "<xml>" + "<a>" * 5000 + "</a>" * 5000 + "</xml>",
     ],
-    ids=["truncated", "not_xml", "no_fields", "missing_fields", "bad_number", "entities"],
+    ids=["truncated", "not_xml", "no_fields", "missing_fields", "bad_number", "entities", "deep"],
 )
 async def test_malformed_push_is_rejected_and_writes_nothing(
     build: Callable[..., Any], mode: str, xml: str

@@ -97,7 +97,9 @@ def test_a_push_parses_to_what_wechatpy_builds(xml: str) -> None:
         "<xml>just text</xml>",
         "<xml><Encrypt>broken",
         "\xff\xfe<xml/>",
+        "<xml>" + "<a>" * 5000 + "</a>" * 5000 + "</xml>",  # deeper than Python recurses
     ],
+    ids=["other_root", "text_only", "truncated", "not_utf8", "deep"],
 )
 def test_what_is_not_a_push_envelope_is_malformed(xml: str) -> None:
     with pytest.raises(protocol.BadPush) as refused:

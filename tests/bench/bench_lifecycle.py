@@ -158,7 +158,14 @@ class StatementLog:
     after the measured lifecycles, so that the growing log cannot slow those down.
     """
 
-    REPLAYED = ("execute", "_execute_insert", "_execute_fetchall", "executemany", "commit")
+    REPLAYED = (
+        "execute",
+        "_execute_insert",
+        "_execute_fetchall",
+        "executemany",
+        "commit",
+        "rollback",
+    )
 
     def __init__(self, connection: Any, snapshot: Path) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
@@ -188,6 +195,8 @@ class StatementLog:
             started = time.perf_counter()
             if name == "commit":
                 conn.commit()
+            elif name == "rollback":
+                conn.rollback()
             elif name == "executemany":
                 conn.executemany(*args)
             else:

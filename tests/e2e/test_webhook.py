@@ -339,8 +339,18 @@ ENTITY_BOMB = """<?xml version="1.0"?>
         "<CreateTime>yesterday</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
         ENTITY_BOMB,
         "<xml>" + "<a>" * 5000 + "</a>" * 5000 + "</xml>",
+        '<?xml version="1.0" encoding="x"?><xml><Encrypt>abc</Encrypt></xml>',
     ],
-    ids=["truncated", "not_xml", "no_fields", "missing_fields", "bad_number", "entities", "deep"],
+    ids=[
+        "truncated",
+        "not_xml",
+        "no_fields",
+        "missing_fields",
+        "bad_number",
+        "entities",
+        "deep",
+        "unknown_encoding",
+    ],
 )
 async def test_malformed_push_is_rejected_and_writes_nothing(
     build: Callable[..., Any], mode: str, xml: str
@@ -348,6 +358,18 @@ async def test_malformed_push_is_rejected_and_writes_nothing(
     app, wechat = build(mode)
     response = await wechat.post(app.asgi_client, xml, openid=OPENID)
     assert 400 <= response.status < 500
+    assert await rows() == (0, 0)
+
+
+async def test_entities_in_utf16_are_refused_before_anything_is_checked(
+    build: Callable[..., Any], mode: str
+) -> None:
+    """The body is parsed before its msg_signature is checked; UTF-16 hides "<!DOCTYPE" from a
+    byte search, so the body is read as UTF-8 before the DTD check."""
+    app, wechat = build(mode)
+    signed = wechat.signed(wechat.text(OPENID, "你好"))
+    _, response = await app.asgi_client.post(signed.url, content=ENTITY_BOMB.encode("utf-16"))
+    assert response.status == 400
     assert await rows() == (0, 0)
 
 

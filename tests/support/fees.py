@@ -21,13 +21,13 @@ async def owe(
 ) -> FeeRow:
     """An unpaid fee whose due date passed `days_overdue` days ago (negative: not yet due).
 
-    Its period is the month about `days_overdue` / 30 months back, not the due date's month:
-    two fees 30 days apart would otherwise share a period (and the unique key) whenever both
-    dates fell in one 31-day month.
+    Its period is the month `days_overdue // 30` months back, not the due date's month: fees
+    30 or more days apart then never share a period (and the unique key), as they did whenever
+    both due dates fell in one 31-day month.
     """
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the estate's today, as the server's
     due = today - timedelta(days=days_overdue)
-    months_back = today.year * 12 + today.month - 1 - round(days_overdue / 30)
+    months_back = today.year * 12 + today.month - 1 - days_overdue // 30
     return await FeeRow.create(
         room=room,
         period=f"{months_back // 12}-{months_back % 12 + 1:02d}",

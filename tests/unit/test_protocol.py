@@ -112,3 +112,23 @@ def test_an_event_name_that_is_not_text_is_a_bad_push_not_a_crash() -> None:
     with pytest.raises(protocol.BadPush) as refused:
         protocol._parse_message(xml.encode())
     assert refused.value.reason == "malformed_xml"
+
+
+BOMB = (
+    '<!DOCTYPE xml [<!ENTITY a "AAAAAAAAAA"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>text</MsgType><Content>&b;</Content><MsgId>1</MsgId></xml>"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_a_dtd_is_refused_in_any_encoding(encoding: str) -> None:
+    """UTF-16 hides "<!DOCTYPE" from a byte search; the body is read as UTF-8 first."""
+    with pytest.raises(protocol.BadPush):
+        protocol._parse_message(BOMB.encode(encoding))
+
+
+@pytest.mark.parametrize("declared", ["utf-8", "GBK", "ISO-8859-1", "x", "base64"])
+def test_the_body_is_read_as_utf8_whatever_its_prolog_declares(declared: str) -> None:
+    xml = f'<?xml version="1.0" encoding="{declared}"?>' + pusher.text(OPENID, "你好")
+    assert protocol._parse_message(xml.encode()).content == "你好"

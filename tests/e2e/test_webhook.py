@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 import bot.chat
+import bot.dialogue
 import bot.handlers
 import bot.webhook
 from server.app import create_app
@@ -395,6 +397,8 @@ async def test_flooding_openid_is_slowed_down_but_every_message_is_kept(
     build: Callable[..., Any], services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(services, "settings", services.settings.with_(messages_per_minute=3))
+    minute = datetime.now(UTC).replace(second=30)  # the limit counts per clock minute
+    monkeypatch.setattr(bot.dialogue, "clock", lambda: minute)
     answered: list[str] = []
     monkeypatch.setattr(bot.chat, "reply_to_text", lambda s, o, text: _noted(answered, text))
     app, wechat = build("safe")

@@ -948,8 +948,12 @@ async def _department_leads(task: Task) -> list[Recipient]:
 
 
 async def _reporter(task: Task) -> list[Recipient]:
-    resident = await statements.fetch_one(
-        Resident, "SELECT * FROM residents WHERE id = $1", task.reporter_id
+    resident = (
+        await statements.fetch_one(
+            Resident, "SELECT * FROM residents WHERE id = $1", task.reporter_id
+        )
+        if task.reporter_id
+        else None
     )
     if resident:
         return [Recipient.of_resident(resident)]
